@@ -1,0 +1,72 @@
+"""Check cells of the labs: compare a student's answer with restorelab's own implementation.
+
+Taught alongside each lab. A check whose exercise is still a stub prints "not done yet" instead
+of failing, so a lab runs top to bottom before any exercise is done; a wrong answer raises an
+AssertionError that says what is wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+
+def run_check(name: str, check: Callable[[], None]) -> bool:
+    """Run ``check``; True when it passes, False when the exercise still raises NotImplementedError."""
+    try:
+        check()
+    except NotImplementedError:
+        print(f"[ ] {name}: not done yet (the exercise still raises NotImplementedError)")
+        return False
+    print(f"[x] {name}: correct")
+    return True
+
+
+def check_rgb_to_y(student: Callable[[torch.Tensor], torch.Tensor]) -> bool:
+    """Chapter 1: the studio-range (BT.601) luma of an RGB batch (N, 3, H, W) -> (N, 1, H, W)."""
+    from restorelab.color import rgb_to_y
+
+    def check() -> None:
+        image = torch.rand(2, 3, 8, 9, generator=torch.Generator().manual_seed(0))
+        got, want = student(image), rgb_to_y(image)
+        assert tuple(got.shape) == tuple(want.shape), (
+            f"shape {tuple(got.shape)}, expected {tuple(want.shape)}"
+        )
+        white = student(torch.ones(1, 3, 1, 1)).item()
+        assert abs(white - 235 / 255) < 1e-4, f"white should give Y = 235/255, got {white:.4f}"
+        assert torch.allclose(got.float(), want, atol=1e-4), "values differ from BT.601 studio Y"
+
+    return run_check("rgb_to_y", check)
+
+
+def check_psnr_y(student: Callable[[torch.Tensor, torch.Tensor, int], float]) -> bool:
+    """Chapter 1: Y-channel PSNR with ``border`` pixels shaved, on 8-bit-rounded images."""
+    from restorelab.metrics import psnr
+
+    def check() -> None:
+        gen = torch.Generator().manual_seed(1)
+        target = torch.rand(3, 32, 32, generator=gen)
+        pred = (target + 0.05 * torch.randn(3, 32, 32, generator=gen)).clamp(0, 1)
+        for border in (0, 4):
+            got = float(student(pred, target, border))
+            want = psnr(pred, target, crop_border=border, y_channel=True)
+            assert abs(got - want) < 1e-2, f"border={border}: got {got:.3f} dB, expected {want:.3f}"
+
+    return run_check("psnr_y", check)
+
+
+def check_srcnn(student_class: type[nn.Module]) -> bool:
+    """Chapter 1: a 9-5-5 SRCNN on one channel keeps the size and has 57,281 parameters."""
+
+    def check() -> None:
+        model = student_class()
+        count = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        assert count == 57_281, f"{count:,} parameters, expected 57,281 (9-5-5, 64/32 filters)"
+        out = model(torch.rand(1, 1, 20, 23))
+        assert tuple(out.shape) == (1, 1, 20, 23), (
+            f"output {tuple(out.shape)}: pad to keep the size"
+        )
+
+    return run_check("SRCNN", check)

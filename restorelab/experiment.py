@@ -1,0 +1,106 @@
+"""Experiments: a model name + a task + images -> a trained, saved, evaluated model.
+
+Taught in chapter 1. The command line (``restorelab train`` / ``eval`` / ``demo``) and the
+chapters call these functions, so a run started from a notebook and one started from a shell are
+the same run. A checkpoint records the model name, preset and task, so ``load_checkpoint``
+rebuilds everything from the file alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from restorelab import models
+from restorelab.data import RandomPatches
+from restorelab.tasks import SuperResolution
+from restorelab.train import TrainConfig, Trainer, seed_everything
+
+TASKS = {"sr": SuperResolution}
+LOSSES = {"l1": F.l1_loss, "l2": F.mse_loss}
+
+
+def make_task(name: str, **settings) -> SuperResolution:
+    """A task by name (``"sr"``) with its settings (e.g. ``scale=2, channels="y"``)."""
+    if name not in TASKS:
+        raise KeyError(f"unknown task {name!r}; known: {sorted(TASKS)}")
+    return TASKS[name](**settings)
+
+
+def task_spec(task: SuperResolution) -> dict:
+    """What :func:`make_task` needs to rebuild ``task``."""
+    name = next(key for key, cls in TASKS.items() if isinstance(task, cls))
+    return {"name": name, **asdict(task)}
+
+
+def mean_scores(scores: dict[str, list[float]]) -> dict[str, float]:
+    """Per-image score lists -> their means."""
+    return {key: sum(values) / len(values) for key, values in scores.items()}
+
+
+def make_trainer(
+    model_name: str,
+    task: SuperResolution,
+    train_images: Sequence[torch.Tensor],
+    val_images: Sequence[torch.Tensor],
+    config: TrainConfig,
+    out_dir: str | Path | None,
+    patch_size: int = 48,
+    loss: str = "l2",
+    preset: str = "paper",
+    **model_kwargs,
+) -> Trainer:
+    """A :class:`Trainer` for ``model_name`` on ``task``, validated on ``val_images``."""
+    model_kwargs.setdefault("in_channels", task.model_channels)
+    model_kwargs.setdefault("out_channels", task.model_channels)
+    seed_everything(config.seed)  # the initial weights depend on the seed only
+    model = models.build(model_name, preset, **model_kwargs)
+    patches = RandomPatches(train_images, patch_size, seed=config.seed)
+    config.extra = {
+        "model": model_name,
+        "preset": preset,
+        "model_kwargs": model_kwargs,
+        "task": task_spec(task),
+        "loss": loss,
+        "patch_size": patch_size,
+    }
+
+    def validate(net: nn.Module) -> dict[str, float]:
+        return mean_scores(task.evaluate(net, val_images))
+
+    return Trainer(model, patches, LOSSES[loss], config, task.make_pair, validate, out_dir)
+
+
+def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[nn.Module, SuperResolution]:
+    """Rebuild (model, task) from a Trainer checkpoint, with the checkpoint's weights loaded."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such checkpoint")
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+    except Exception as error:
+        raise ValueError(f"{path}: not a readable checkpoint ({error})") from error
+    extra = state.get("config", {}).get("extra", {}) if isinstance(state, dict) else {}
+    if "model" not in extra:
+        raise ValueError(f"{path}: not a restorelab training checkpoint (no model name inside)")
+    spec = dict(extra["task"])
+    task = make_task(spec.pop("name"), **spec)
+    model = models.build(extra["model"], extra["preset"], **extra["model_kwargs"])
+    model.load_state_dict(state["model"])
+    return model.to(device).eval(), task
+
+
+def results_table(rows: dict[str, dict[str, float]], title: str = "") -> str:
+    """A Markdown table: one row per method, one column per metric."""
+    metrics = list(next(iter(rows.values())))
+    lines = [f"**{title}**", ""] if title else []
+    lines.append("| method | " + " | ".join(metrics) + " |")
+    lines.append("|---|" + "---|" * len(metrics))
+    for name, values in rows.items():
+        lines.append(f"| {name} | " + " | ".join(f"{values[m]:.4f}" for m in metrics) + " |")
+    return "\n".join(lines)

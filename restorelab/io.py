@@ -1,0 +1,143 @@
+"""Image files <-> tensors.
+
+Taught in chapter 0 (the introduction). Tensors are float32 (C, H, W) in [0, 1]; files and numpy
+arrays are uint8 (H, W) or (H, W, C). Every read error names the file. Grey and RGBA images are
+handled explicitly through ``mode``: nothing is converted silently.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+MODES = ("rgb", "grey", "any")
+
+
+class ImageReadError(ValueError):
+    """An image file could not be read or does not have the channels the caller asked for."""
+
+
+def _to_mode(array: np.ndarray, mode: str, source: str, alpha: str) -> np.ndarray:
+    """Bring a uint8 (H, W) / (H, W, C) array to ``mode``; see :func:`read_image`."""
+    if array.ndim == 2:
+        array = array[..., None]
+    channels = array.shape[2]
+    if channels == 2:  # grey + alpha
+        array, channels = array[..., :1], 1  # alpha handled like RGBA below
+        if alpha == "error":
+            raise ImageReadError(
+                f"{source}: has an alpha channel (LA); pass alpha='drop' to ignore it"
+            )
+    if channels == 4:
+        if alpha == "error":
+            raise ImageReadError(
+                f"{source}: RGBA image where RGB is expected; pass alpha='drop' to ignore "
+                "the alpha channel or alpha='white' to composite it over white"
+            )
+        rgb, a = array[..., :3].astype(np.float32), array[..., 3:].astype(np.float32) / 255
+        if alpha == "white":
+            rgb = rgb * a + 255 * (1 - a)
+        array, channels = np.round(rgb).astype(np.uint8), 3
+    if channels not in (1, 3):
+        raise ImageReadError(f"{source}: {channels} channels; expected 1 (grey) or 3 (RGB)")
+    if mode == "rgb" and channels == 1:
+        raise ImageReadError(
+            f"{source}: greyscale image where RGB is expected; read it with mode='grey', "
+            "or mode='any' and convert with restorelab.io.grey_to_rgb"
+        )
+    if mode == "grey" and channels == 3:
+        raise ImageReadError(
+            f"{source}: RGB image where greyscale is expected; read it with mode='rgb' and take "
+            "the Y channel with restorelab.color.rgb_to_y"
+        )
+    return array
+
+
+def read_image(path: str | Path, mode: str = "rgb", alpha: str = "error") -> torch.Tensor:
+    """Read an image file as a float32 tensor (C, H, W) in [0, 1].
+
+    ``mode``: ``"rgb"`` (3 channels; a grey file raises), ``"grey"`` (1 channel; an RGB file
+    raises) or ``"any"`` (whatever the file holds, 1 or 3 channels).
+    ``alpha``: what to do with an alpha channel: ``"error"``, ``"drop"`` or ``"white"``
+    (composite over white). 16-bit files are scaled to [0, 1] too.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"{path}: no such file")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+                array = np.asarray(image, dtype=np.float64) / 65535.0
+                array = np.round(np.clip(array, 0, 1) * 255).astype(np.uint8)
+            elif image.mode in ("1", "L", "LA", "RGB", "RGBA"):
+                array = np.asarray(image.convert("L") if image.mode == "1" else image)
+            else:  # P, CMYK, YCbCr ...: PIL knows the exact conversion to RGB(A)
+                has_alpha = image.mode == "PA" or "transparency" in image.info
+                array = np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise ImageReadError(f"{path}: cannot read the image ({error})") from error
+    return to_tensor(_to_mode(array, mode, str(path), alpha))
+
+
+def to_tensor(array: np.ndarray) -> torch.Tensor:
+    """uint8 array (H, W) or (H, W, C) -> float32 tensor (C, H, W) in [0, 1]."""
+    if array.dtype != np.uint8:
+        raise TypeError(f"expected a uint8 array, got {array.dtype}")
+    if array.ndim == 2:
+        array = array[..., None]
+    return torch.from_numpy(array.transpose(2, 0, 1).copy()).float().div_(255)
+
+
+def to_uint8(tensor: torch.Tensor) -> np.ndarray:
+    """Float tensor (C, H, W) or (1, C, H, W) in [0, 1] -> uint8 array (H, W, C), or (H, W) if C=1.
+
+    Values are clamped to [0, 1], scaled by 255 and rounded: the course's quantisation rule
+    before any metric.
+    """
+    if tensor.ndim == 4:
+        if tensor.shape[0] != 1:
+            raise ValueError(f"to_uint8 takes one image; got a batch of {tensor.shape[0]}")
+        tensor = tensor[0]
+    if tensor.ndim != 3:
+        raise ValueError(f"expected (C, H, W), got shape {tuple(tensor.shape)}")
+    array = tensor.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy()
+    array = array.transpose(1, 2, 0)
+    return array[..., 0] if array.shape[2] == 1 else array
+
+
+def quantize(tensor: torch.Tensor) -> torch.Tensor:
+    """Round a float tensor in [0, 1] to the nearest 8-bit level, staying a float tensor."""
+    return tensor.clamp(0, 1).mul(255).round().div(255)
+
+
+def write_image(path: str | Path, tensor: torch.Tensor) -> Path:
+    """Write a float tensor (C, H, W) in [0, 1] as an 8-bit image; the format follows the suffix."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(to_uint8(tensor)).save(path)
+    return path
+
+
+def grey_to_rgb(tensor: torch.Tensor) -> torch.Tensor:
+    """Repeat a 1-channel image (..., 1, H, W) to 3 channels."""
+    if tensor.shape[-3] != 1:
+        raise ValueError(f"expected 1 channel, got {tensor.shape[-3]}")
+    return tensor.expand(*tensor.shape[:-3], 3, *tensor.shape[-2:]).clone()
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files directly inside ``folder``, sorted by name; raises if there are none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)})")
+    return files

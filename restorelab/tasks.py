@@ -1,0 +1,114 @@
+"""Restoration tasks: how a clean image becomes a training pair, and how a model is judged.
+
+Taught in chapter 1 (super-resolution); later chapters add their tasks here. A task turns a
+batch of clean patches into ``(model input, target)`` on the device, batched (so the Trainer
+never waits for per-sample CPU work), restores whole images, and evaluates with the course's
+metric conventions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from restorelab import color, metrics
+from restorelab.degrade import bicubic_resize
+from restorelab.infer import predict
+from restorelab.io import quantize
+
+
+@dataclass
+class SuperResolution:
+    """Single-image super-resolution by ``scale`` with MATLAB-bicubic low-resolution inputs.
+
+    ``channels="y"``: the model sees and predicts the studio-range Y channel (SRCNN's setting);
+    Cb and Cr come from bicubic upsampling. ``channels="rgb"``: the model works on RGB.
+    ``pre_upsample=True``: the model input is the LR image bicubic-upsampled to the target size
+    (SRCNN); ``False``: the model upsamples itself (SRResNet and later).
+
+    Evaluation follows COURSE_GUIDE section 4: HR cropped to a multiple of the scale, LR by
+    MATLAB bicubic rounded to 8 bits, outputs rounded to 8 bits, PSNR/SSIM on the Y channel
+    with ``scale`` pixels shaved from every border.
+    """
+
+    scale: int = 2
+    channels: str = "y"
+    pre_upsample: bool = True
+
+    def __post_init__(self) -> None:
+        if self.channels not in ("y", "rgb"):
+            raise ValueError(f"channels must be 'y' or 'rgb', got {self.channels!r}")
+
+    @property
+    def model_channels(self) -> int:
+        return 1 if self.channels == "y" else 3
+
+    def crop(self, hr: torch.Tensor) -> torch.Tensor:
+        """Crop (..., H, W) to a multiple of the scale (bottom and right edges go)."""
+        h, w = hr.shape[-2:]
+        return hr[..., : h - h % self.scale, : w - w % self.scale]
+
+    def degrade(self, hr: torch.Tensor) -> torch.Tensor:
+        """HR RGB (N, 3, H, W) or (3, H, W) in [0, 1] -> LR RGB, 8-bit rounded."""
+        return quantize(bicubic_resize(self.crop(hr), 1 / self.scale))
+
+    def upsample(self, lr: torch.Tensor) -> torch.Tensor:
+        """The bicubic baseline: LR RGB -> RGB at the target size."""
+        return bicubic_resize(lr, self.scale)
+
+    def model_input(self, lr: torch.Tensor) -> torch.Tensor:
+        """LR RGB -> what the model takes (Y or RGB, upsampled or not)."""
+        x = self.upsample(lr) if self.pre_upsample else lr
+        return color.rgb_to_y(x) if self.channels == "y" else x
+
+    def target(self, hr: torch.Tensor) -> torch.Tensor:
+        """HR RGB -> what the model should output."""
+        hr = self.crop(hr)
+        return color.rgb_to_y(hr) if self.channels == "y" else hr
+
+    def make_pair(
+        self, hr: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch of clean HR patches (N, 3, P, P) -> (model input, target), on their device."""
+        return self.model_input(self.degrade(hr)), self.target(hr)
+
+    def restore(self, model: nn.Module, lr: torch.Tensor, **predict_kwargs) -> torch.Tensor:
+        """Super-resolve LR RGB (3, h, w) or (N, 3, h, w) -> RGB in [0, 1] at ``scale`` x size."""
+        out = predict(model, self.model_input(lr), **predict_kwargs)
+        if self.channels == "y":
+            ycbcr = color.rgb_to_ycbcr(self.upsample(lr))
+            ycbcr = torch.cat([out.to(ycbcr.dtype), ycbcr[..., 1:, :, :]], dim=-3)
+            out = color.ycbcr_to_rgb(ycbcr)
+        return out.clamp(0, 1)
+
+    def score(self, sr: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
+        """Y-channel PSNR and SSIM of an RGB output against its HR, border shaved."""
+        hr = self.crop(hr)
+        args = {"crop_border": self.scale, "y_channel": True}
+        return {"psnr_y": metrics.psnr(sr, hr, **args), "ssim_y": metrics.ssim(sr, hr, **args)}
+
+    def evaluate(
+        self,
+        model: nn.Module | None,
+        images: Sequence[torch.Tensor],
+        lr_images: Sequence[torch.Tensor] | None = None,
+        **predict_kwargs,
+    ) -> dict[str, list[float]]:
+        """Per-image scores of ``model`` (or of bicubic when ``model`` is None).
+
+        ``images``: HR RGB tensors (3, H, W); grey (1, H, W) images are repeated to RGB.
+        ``lr_images``: given LR files (e.g. Set5's MATLAB-made ``LR_bicubic``) instead of
+        degrading the HR ones here. Returns ``{"psnr_y": [...], "ssim_y": [...]}``.
+        """
+        scores: dict[str, list[float]] = {"psnr_y": [], "ssim_y": []}
+        for i, hr in enumerate(images):
+            hr = hr.expand(3, -1, -1) if hr.shape[0] == 1 else hr
+            lr = self.degrade(hr) if lr_images is None else lr_images[i]
+            lr = lr.expand(3, -1, -1) if lr.shape[0] == 1 else lr
+            sr = self.upsample(lr) if model is None else self.restore(model, lr, **predict_kwargs)
+            for key, value in self.score(sr, hr).items():
+                scores[key].append(value)
+        return scores

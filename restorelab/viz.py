@@ -1,0 +1,98 @@
+"""Figures: before/after comparisons with a zoomed crop, and training curves.
+
+Taught in chapter 1 and used by every chapter. Functions return the matplotlib Figure and save
+it when given a path (so notebooks show it and the CLI writes it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+if not matplotlib.get_backend().lower().startswith(("module://", "nbagg", "ipympl")):
+    matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+
+from restorelab.io import to_uint8  # noqa: E402
+
+
+def _show(ax, image: torch.Tensor, title: str) -> None:
+    array = to_uint8(image)
+    ax.imshow(array, cmap="gray" if array.ndim == 2 else None, vmin=0, vmax=255)
+    ax.set_title(title, fontsize=9)
+    ax.set_axis_off()
+
+
+def most_detailed_crop(image: torch.Tensor, size: int) -> tuple[int, int]:
+    """Top-left corner of the ``size`` x ``size`` window with the most gradient energy."""
+    grey = image.float().mean(0, keepdim=True)[None]
+    energy = grey.diff(dim=-1).abs()[..., :-1, :] + grey.diff(dim=-2).abs()[..., :, :-1]
+    pooled = torch.nn.functional.avg_pool2d(energy, size, stride=max(size // 4, 1))
+    idx = int(pooled.flatten().argmax())
+    row, col = divmod(idx, pooled.shape[-1])
+    stride = max(size // 4, 1)
+    return row * stride, col * stride
+
+
+def comparison_figure(
+    panels: Mapping[str, torch.Tensor],
+    crop: tuple[int, int, int] | None = None,
+    path: str | Path | None = None,
+    title: str | None = None,
+):
+    """Images side by side (top row) with the same zoomed crop of each below.
+
+    ``panels``: title -> image (C, H, W) in [0, 1], all the same size (e.g. "bicubic 30.1 dB",
+    "SRCNN 31.0 dB", "ground truth"). ``crop``: (top, left, size); by default the most detailed
+    window of the last panel, a quarter of the shorter side.
+    """
+    images = list(panels.values())
+    h, w = images[-1].shape[-2:]
+    if crop is None:
+        size = max(min(h, w) // 4, 8)
+        crop = (*most_detailed_crop(images[-1], size), size)
+    top, left, size = crop
+    fig, axes = plt.subplots(2, len(panels), figsize=(3.2 * len(panels), 6.4), squeeze=False)
+    for col, (name, image) in enumerate(panels.items()):
+        _show(axes[0, col], image, name)
+        axes[0, col].add_patch(
+            Rectangle((left, top), size, size, fill=False, edgecolor="red", linewidth=1.5)
+        )
+        _show(axes[1, col], image[..., top : top + size, left : left + size], f"{name} (zoom)")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
+
+
+def curves_figure(
+    history: Sequence[Mapping[str, float]],
+    path: str | Path | None = None,
+    baselines: Mapping[str, float] | None = None,
+    metric: str = "psnr_y",
+):
+    """Training loss (log scale) and the validation ``metric`` against the step.
+
+    ``history``: :meth:`restorelab.train.Trainer.fit`'s rows. ``baselines``: horizontal lines
+    on the validation plot (e.g. {"bicubic": 30.4}).
+    """
+    train = [r for r in history if r.get("kind") == "train"]
+    val = [r for r in history if r.get("kind") == "val" and metric in r]
+    fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(10, 3.6))
+    ax_loss.plot([r["step"] for r in train], [r["loss"] for r in train])
+    ax_loss.set(xlabel="step", ylabel="training loss", yscale="log", title="loss")
+    ax_val.plot([r["step"] for r in val], [r[metric] for r in val], marker="o", label="model")
+    for name, value in (baselines or {}).items():
+        ax_val.axhline(value, linestyle="--", color="grey", label=name)
+    ax_val.set(xlabel="step", ylabel=metric, title=f"validation {metric}")
+    ax_val.legend()
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig

@@ -1,0 +1,105 @@
+import csv
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from restorelab import models
+from restorelab.data import RandomPatches
+from restorelab.tasks import SuperResolution
+from restorelab.train import TrainConfig, Trainer, save_atomic
+
+TASK = SuperResolution(scale=2)
+IMAGES = [torch.rand(3, 48, 48, generator=torch.Generator().manual_seed(i)) for i in range(3)]
+
+
+def _trainer(out_dir, steps, **overrides):
+    config = TrainConfig(
+        steps=steps, batch_size=4, lr=1e-3, val_every=4, log_every=2, progress=False, seed=7,
+        **overrides,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = models.build("srcnn", features=(8, 4))
+    val = [IMAGES[0]]
+
+    def validate(net):
+        return {"psnr_y": sum(TASK.evaluate(net, val)["psnr_y"])}
+
+    patches = RandomPatches(IMAGES, 16, seed=config.seed)
+    return Trainer(model, patches, F.mse_loss, config, TASK.make_pair, validate, out_dir)
+
+
+def test_resume_continues_exactly(tmp_path):
+    straight = _trainer(tmp_path / "straight", 12)
+    straight.fit()
+    first = _trainer(tmp_path / "split", 12)
+    first.fit(stop_at=6)  # as if the session ended half way
+    assert first.step == 6
+    second = _trainer(tmp_path / "split", 12)
+    second.fit(resume=True)
+    assert second.step == 12
+    for name, value in straight.model.state_dict().items():
+        assert torch.equal(value, second.model.state_dict()[name]), name
+    # the log of the resumed run equals the uninterrupted one (times aside)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(second.history) == strip(straight.history)
+
+
+def test_checkpoints_logs_and_best(tmp_path):
+    trainer = _trainer(tmp_path, 8)
+    history = trainer.fit()
+    assert {"last.pt", "best.pt", "log.csv", "tensorboard"} <= {p.name for p in tmp_path.iterdir()}
+    assert not list(tmp_path.glob(".*.tmp"))
+    vals = [r["psnr_y"] for r in history if r["kind"] == "val"]
+    best = torch.load(tmp_path / "best.pt", weights_only=False)
+    assert best["best"] == pytest.approx(max(vals))
+    with open(tmp_path / "log.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {r["name"] for r in rows} >= {"loss", "lr", "psnr_y"}
+    assert [r for r in history if r["kind"] == "train"][0]["loss"] > 0
+
+
+def test_loss_goes_down(tmp_path):
+    trainer = _trainer(None, 30)
+    history = trainer.fit()
+    losses = [r["loss"] for r in history if r["kind"] == "train"]
+    assert losses[-1] < losses[0]
+
+
+def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path):
+    path = tmp_path / "last.pt"
+    save_atomic({"step": 1}, path)
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        save_atomic({"step": 2, "bad": Unpicklable()}, path)
+    assert torch.load(path)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_bf16_autocast_runs_on_cpu():
+    trainer = _trainer(None, 3, amp="bf16", channels_last=True)
+    assert trainer.amp_dtype == torch.bfloat16
+    history = trainer.fit()
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in history if r["kind"] == "train")
+
+
+@pytest.mark.parametrize("scheduler", ["constant", "cosine", "multistep"])
+def test_schedules(scheduler):
+    trainer = _trainer(None, 10, scheduler=scheduler, milestones=(5,), warmup_steps=2)
+    factors = [trainer._lr_factor(s) for s in range(10)]
+    assert factors[0] == pytest.approx(0.5)  # warm-up
+    if scheduler == "cosine":
+        assert factors[9] < factors[3]
+    if scheduler == "multistep":
+        assert factors[6] == pytest.approx(0.5)
+
+
+def test_bad_config_is_rejected():
+    with pytest.raises(ValueError, match="optimizer"):
+        _trainer(None, 2, optimizer="lbfgs")
+    with pytest.raises(ValueError, match="unknown TrainConfig"):
+        TrainConfig.from_dict({"stepz": 3})
