@@ -19,7 +19,7 @@ from torch import nn
 from restorelab import models
 from restorelab.data import RandomPatches
 from restorelab.tasks import SuperResolution
-from restorelab.train import TrainConfig, Trainer, seed_everything
+from restorelab.train import TrainConfig, Trainer, read_checkpoint, seed_everything
 
 TASKS = {"sr": SuperResolution}
 LOSSES = {"l1": F.l1_loss, "l2": F.mse_loss}
@@ -78,13 +78,7 @@ def make_trainer(
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[nn.Module, SuperResolution]:
     """Rebuild (model, task) from a Trainer checkpoint, with the checkpoint's weights loaded."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such checkpoint")
-    try:
-        state = torch.load(path, map_location=device, weights_only=False)
-    except Exception as error:
-        raise ValueError(f"{path}: not a readable checkpoint ({error})") from error
+    state = read_checkpoint(path, device)
     extra = state.get("config", {}).get("extra", {}) if isinstance(state, dict) else {}
     if "model" not in extra:
         raise ValueError(f"{path}: not a restorelab training checkpoint (no model name inside)")

@@ -282,7 +282,7 @@ class Trainer:
         path = Path(path) if path else (self.out_dir / "last.pt" if self.out_dir else None)
         if path is None or not path.exists():
             return False
-        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=False))
+        self.load_state_dict(read_checkpoint(path, self.device))
         self._rewrite_csv()
         return True
 
@@ -420,14 +420,19 @@ class Trainer:
         return self.history
 
 
-def load_weights(model: nn.Module, path: str | Path, map_location: str = "cpu") -> nn.Module:
-    """Load the model weights of a Trainer checkpoint (or a bare state dict) into ``model``."""
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """The dict saved by a Trainer (or any torch file); errors name the file and the problem."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such checkpoint")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=False)
+        return torch.load(path, map_location=map_location, weights_only=False)
     except Exception as error:
         raise ValueError(f"{path}: not a readable checkpoint ({error})") from error
+
+
+def load_weights(model: nn.Module, path: str | Path, map_location: str = "cpu") -> nn.Module:
+    """Load the model weights of a Trainer checkpoint (or a bare state dict) into ``model``."""
+    state = read_checkpoint(path, map_location)
     model.load_state_dict(state["model"] if isinstance(state, dict) and "model" in state else state)
     return model
