@@ -2,7 +2,7 @@
 
 Taught in chapter 1 and used by every later chapter. Models of the course accept any input size
 (those that downsample pad internally); ``tile`` splits very large images into overlapping tiles
-so that inference fits in GPU memory, and blends them back with a smooth weight.
+so that inference fits in GPU memory, and stitches them back without seams.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ def predict(
     """Run ``model`` on (C, H, W) or (N, C, H, W) in eval mode; returns the output on the input's device.
 
     ``tile``: if > 0, process tiles of ``tile`` x ``tile`` input pixels overlapping by ``overlap``
-    (outputs are blended with a triangular weight). ``amp``: bf16/fp16 autocast on CUDA.
+    (each output pixel is taken from a tile where it lies ``overlap // 2`` pixels away from the
+    cut). ``amp``: bf16/fp16 autocast on CUDA.
     """
     single = image.ndim == 3
     x = image[None] if single else image
@@ -54,27 +55,31 @@ def _starts(size: int, tile: int, step: int) -> list[int]:
 
 
 def _tiled(model: nn.Module, x: torch.Tensor, device: torch.device, tile: int, overlap: int):
+    """Tiles overlapping by ``overlap``; each keeps only its part away from the seams.
+
+    Every output pixel comes from the tile in which it lies at least ``overlap // 2`` pixels
+    from a cut, so the result equals the whole-image one when that margin covers the model's
+    receptive field.
+    """
     n, _, h, w = x.shape
     step = max(tile - overlap, 1)
-    out = weight = None
+    margin = overlap // 2
+    out = None
     for top in _starts(h, tile, step):
         for left in _starts(w, tile, step):
             patch = x[..., top : top + tile, left : left + tile].to(device)
             y = model(patch).float()
             scale = y.shape[-1] // patch.shape[-1]
             if out is None:
-                out = torch.zeros(n, y.shape[1], h * scale, w * scale, device=device)
-                weight = torch.zeros(1, 1, h * scale, w * scale, device=device)
-            ramp_h = _ramp(y.shape[-2], device)
-            ramp_w = _ramp(y.shape[-1], device)
-            wgt = (ramp_h[:, None] * ramp_w[None, :])[None, None]
-            t, l_ = top * scale, left * scale
-            out[..., t : t + y.shape[-2], l_ : l_ + y.shape[-1]] += y * wgt
-            weight[..., t : t + y.shape[-2], l_ : l_ + y.shape[-1]] += wgt
-    return out / weight
-
-
-def _ramp(size: int, device: torch.device) -> torch.Tensor:
-    """Triangular blending weights, never zero, peaking in the middle of a tile."""
-    pos = torch.arange(size, device=device, dtype=torch.float32)
-    return torch.minimum(pos + 1, size - pos).clamp(min=1.0)
+                out = torch.empty(n, y.shape[1], h * scale, w * scale, device=device)
+            # keep [t0, t1) x [l0, l1) of this tile (input coordinates, relative to the tile)
+            t0 = 0 if top == 0 else margin
+            l0 = 0 if left == 0 else margin
+            t1 = patch.shape[-2] if top + tile >= h else patch.shape[-2] - margin
+            l1 = patch.shape[-1] if left + tile >= w else patch.shape[-1] - margin
+            out[
+                ...,
+                (top + t0) * scale : (top + t1) * scale,
+                (left + l0) * scale : (left + l1) * scale,
+            ] = y[..., t0 * scale : t1 * scale, l0 * scale : l1 * scale]
+    return out

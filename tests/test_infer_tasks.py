@@ -1,0 +1,61 @@
+import pytest
+import torch
+from torch import nn
+
+from restorelab import models
+from restorelab.data import benchmark_dir, benchmark_images
+from restorelab.infer import predict
+from restorelab.io import list_images, read_image
+from restorelab.tasks import SuperResolution
+
+
+class Upscale2(nn.Module):
+    """A tiny x2 model with a 3x3 receptive field (conv + pixel shuffle)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 12, 3, padding=1)
+        self.shuffle = nn.PixelShuffle(2)
+
+    def forward(self, x):
+        return self.shuffle(self.conv(x))
+
+
+def test_tiled_prediction_matches_whole_image():
+    torch.manual_seed(0)
+    model = Upscale2()
+    image = torch.rand(1, 3, 70, 90)
+    whole = predict(model, image)
+    tiled = predict(model, image, tile=32, overlap=8)
+    assert tiled.shape == whole.shape == (1, 3, 140, 180)
+    assert (tiled - whole).abs().max() < 1e-4  # overlap covers the receptive field
+    assert model.training  # predict restores the mode it found
+
+
+def test_predict_keeps_single_image_layout():
+    model = models.build("srcnn", features=(4, 4)).eval()
+    assert predict(model, torch.rand(1, 20, 21)).shape == (1, 20, 21)
+
+
+def test_super_resolution_pairs_and_restore():
+    task = SuperResolution(scale=3)
+    hr = torch.rand(4, 3, 30, 30)
+    inputs, target = task.make_pair(hr)
+    assert inputs.shape == target.shape == (4, 1, 30, 30)  # Y, pre-upsampled
+    rgb = SuperResolution(scale=3, channels="rgb", pre_upsample=False)
+    inputs, target = rgb.make_pair(hr)
+    assert inputs.shape == (4, 3, 10, 10) and target.shape == (4, 3, 30, 30)
+    sr = task.restore(models.build("srcnn", features=(4, 4)), task.degrade(hr[0]))
+    assert sr.shape == (3, 30, 30) and 0 <= sr.min() and sr.max() <= 1
+    with pytest.raises(ValueError, match="channels"):
+        SuperResolution(channels="ycbcr")
+
+
+@pytest.mark.parametrize("scale, paper", [(2, 33.66), (3, 30.39), (4, 28.42)])
+def test_bicubic_on_set5_matches_the_papers_baseline(datasets_dir, scale, paper):
+    """Our conventions reproduce the bicubic row of SR papers' Set5 tables (Y channel)."""
+    task = SuperResolution(scale=scale)
+    hr = [image for _, image in benchmark_images("Set5")]
+    lr = [read_image(p) for p in list_images(benchmark_dir(f"Set5/LR_bicubic/X{scale}"))]
+    scores = task.evaluate(None, hr, lr)["psnr_y"]
+    assert sum(scores) / len(scores) == pytest.approx(paper, abs=0.05)
