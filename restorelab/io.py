@@ -7,7 +7,9 @@ handled explicitly through ``mode``: nothing is converted silently.
 
 from __future__ import annotations
 
+import io as stdio
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -65,13 +67,27 @@ def read_image(path: str | Path, mode: str = "rgb", alpha: str = "error") -> tor
     ``alpha``: what to do with an alpha channel: ``"error"``, ``"drop"`` or ``"white"``
     (composite over white). 16-bit files are scaled to [0, 1] too.
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"{path}: no such file")
+    return _decode(path, mode, alpha, str(path))
+
+
+def decode_image(
+    data: bytes, mode: str = "rgb", alpha: str = "error", source: str = "<bytes>"
+) -> torch.Tensor:
+    """:func:`read_image` for encoded bytes (PNG, JPEG, ... e.g. from an Arrow column).
+
+    ``source`` names the image in error messages.
+    """
+    return _decode(stdio.BytesIO(data), mode, alpha, source)
+
+
+def _decode(file: Path | BinaryIO, mode: str, alpha: str, source: str) -> torch.Tensor:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     try:
-        with Image.open(path) as image:
+        with Image.open(file) as image:
             image.load()
             if image.mode in ("I;16", "I;16B", "I;16L", "I"):
                 array = np.asarray(image, dtype=np.float64) / 65535.0
@@ -82,8 +98,8 @@ def read_image(path: str | Path, mode: str = "rgb", alpha: str = "error") -> tor
                 has_alpha = image.mode == "PA" or "transparency" in image.info
                 array = np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise ImageReadError(f"{path}: cannot read the image ({error})") from error
-    return to_tensor(_to_mode(array, mode, str(path), alpha))
+        raise ImageReadError(f"{source}: cannot read the image ({error})") from error
+    return to_tensor(_to_mode(array, mode, source, alpha))
 
 
 def to_tensor(array: np.ndarray) -> torch.Tensor:

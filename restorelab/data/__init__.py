@@ -4,6 +4,7 @@ Taught from chapter 1 on. See :mod:`restorelab.data.datasets` for why every trai
 deterministic per index.
 """
 
+from restorelab.data.arrow import ArrowImages
 from restorelab.data.benchmarks import BENCHMARKS, benchmark_dir, benchmark_images
 from restorelab.data.datasets import (
     ImageFolder,
@@ -14,19 +15,39 @@ from restorelab.data.datasets import (
     sample_rng,
 )
 from restorelab.data.embedded import TRAIN_PHOTOS, VAL_PHOTOS, embedded_photos, load_photo
+from restorelab.data.pages import SyntheticScans, render_page
+from restorelab.data.paired import (
+    DegradedFolder,
+    PairedFolder,
+    PairedPatches,
+    course2023,
+    descan18k,
+    download_descan18k,
+)
+from restorelab.data.prefetch import Prefetcher
 
 __all__ = [
+    "ArrowImages",
     "BENCHMARKS",
+    "DegradedFolder",
     "ImageFolder",
+    "PairedFolder",
+    "PairedPatches",
+    "Prefetcher",
     "RandomPatches",
     "SRPairs",
+    "SyntheticScans",
     "TRAIN_PHOTOS",
     "VAL_PHOTOS",
     "benchmark_dir",
     "benchmark_images",
+    "course2023",
+    "descan18k",
+    "download_descan18k",
     "embedded_photos",
     "load_folder",
     "load_photo",
     "random_flip_rotate",
+    "render_page",
     "sample_rng",
 ]
