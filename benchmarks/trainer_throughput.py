@@ -59,7 +59,11 @@ def main() -> None:
     args = parser.parse_args()
     cuda = torch.cuda.is_available()
     device = "cuda" if cuda else "cpu"
-    settings = [{"amp": "off"}, {"amp": "off", "channels_last": True}]
+    settings = [
+        {"amp": "off", "prefetch": 0},
+        {"amp": "off"},
+        {"amp": "off", "channels_last": True},
+    ]
     if cuda:
         settings += [
             {"amp": "bf16"},

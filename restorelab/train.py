@@ -5,8 +5,10 @@ Taught in chapter 1. One loop for every model of the course:
 * device auto-selection; AMP on CUDA (bf16 where supported, else fp16 with a gradient scaler);
   optional channels_last and torch.compile;
 * optimizer and LR schedule from a :class:`TrainConfig`;
-* batches built on the device: the dataset yields clean patches, ``make_pair(batch, generator)``
-  degrades them in one batched call (see :mod:`restorelab.tasks`);
+* batches built on the device: the dataset yields clean patches, a background
+  :class:`~restorelab.data.Prefetcher` copies the next ones to the device while this step runs,
+  and ``make_pair(batch, generator)`` degrades them in one batched call (see
+  :mod:`restorelab.tasks`);
 * validation every ``val_every`` steps; ``best.pt`` and ``last.pt`` written atomically;
 * exact resume: ``fit(resume=True)`` continues from ``last.pt`` as if never interrupted (model,
   optimizer, schedule, scaler, RNG state, step; the data of step ``s`` depends only on the seed
@@ -31,6 +33,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from restorelab.data.prefetch import Prefetcher, map_tensors
 from restorelab.device import pick_device
 
 Batch = torch.Tensor | tuple[torch.Tensor, ...] | list[torch.Tensor]
@@ -62,6 +65,7 @@ class TrainConfig:
     checkpoint_every: int = 0  # write last.pt every N steps; 0: at each validation
     log_every: int = 10
     num_workers: int = 0
+    prefetch: int = 2  # batches loaded and copied to the device ahead (0: none)
     seed: int = 0
     device: str = "auto"
     monitor: str = "psnr_y"  # validation metric that picks best.pt (higher is better)
@@ -145,11 +149,8 @@ def save_atomic(obj: object, path: Path) -> None:
         raise
 
 
-def _to_device(batch: Batch, device: torch.device, channels_last: bool = False) -> Batch:
-    if isinstance(batch, torch.Tensor):
-        batch = batch.to(device, non_blocking=True)
-        return batch.contiguous(memory_format=torch.channels_last) if channels_last else batch
-    return type(batch)(_to_device(b, device, channels_last) for b in batch)
+def _on(batch: Batch, device: torch.device) -> Batch:
+    return map_tensors(batch, lambda t: t.to(device))
 
 
 class Trainer:
@@ -384,8 +385,11 @@ class Trainer:
             )
         started, running = time.perf_counter(), []
         checkpoint_every = cfg.checkpoint_every or cfg.val_every
-        for batch in self._loader():
-            running.append(self.train_step(_to_device(batch, self.device)))
+        batches = self._loader()
+        if cfg.prefetch:
+            batches = Prefetcher(batches, self.device, depth=cfg.prefetch)
+        for batch in batches:
+            running.append(self.train_step(batch if cfg.prefetch else _on(batch, self.device)))
             if progress is not None:
                 progress.update(1)
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:
