@@ -12,9 +12,22 @@ import importlib
 
 from torch import nn
 
+from restorelab.models.official import load_official
+
+__all__ = ["available", "build", "count_params", "load_official", "presets"]
+
 # name -> (module inside restorelab.models, class name)
 _REGISTRY: dict[str, tuple[str, str]] = {
     "srcnn": ("srcnn", "SRCNN"),
+    "arcnn": ("arcnn", "ARCNN"),
+    "dncnn": ("dncnn", "DnCNN"),
+    "srresnet": ("srresnet", "SRResNet"),
+    "msrresnet": ("msrresnet", "MSRResNet"),
+    "kbnet": ("kbnet", "KBNet"),
+    "restormer": ("restormer", "Restormer"),
+    "rrdbnet": ("rrdbnet", "RRDBNet"),
+    "vgg_discriminator": ("vgg_discriminator", "VGGStyleDiscriminator"),
+    "unet_inpainter": ("unet_inpainter", "UNetInpainter"),
 }
 
 
@@ -39,7 +52,9 @@ def build(name: str, preset: str = "paper", **overrides) -> nn.Module:
     """Build model ``name`` in configuration ``preset``, with ``overrides`` applied on top."""
     module = _module(name)
     if preset not in module.PRESETS:
-        raise KeyError(f"model {name!r} has no preset {preset!r}; presets: {sorted(module.PRESETS)}")
+        raise KeyError(
+            f"model {name!r} has no preset {preset!r}; presets: {sorted(module.PRESETS)}"
+        )
     kwargs = {**module.PRESETS[preset], **overrides}
     return getattr(module, _REGISTRY[name][1])(**kwargs)
 
