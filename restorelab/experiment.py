@@ -18,21 +18,20 @@ from torch import nn
 
 from restorelab import models
 from restorelab.data import RandomPatches
-from restorelab.tasks import SuperResolution
+from restorelab.tasks import TASKS, Task
 from restorelab.train import TrainConfig, Trainer, read_checkpoint, seed_everything
 
-TASKS = {"sr": SuperResolution}
 LOSSES = {"l1": F.l1_loss, "l2": F.mse_loss}
 
 
-def make_task(name: str, **settings) -> SuperResolution:
-    """A task by name (``"sr"``) with its settings (e.g. ``scale=2, channels="y"``)."""
+def make_task(name: str, **settings) -> Task:
+    """A task by name (see ``restorelab.tasks.TASKS``) with its settings (e.g. ``scale=2``)."""
     if name not in TASKS:
         raise KeyError(f"unknown task {name!r}; known: {sorted(TASKS)}")
     return TASKS[name](**settings)
 
 
-def task_spec(task: SuperResolution) -> dict:
+def task_spec(task: Task) -> dict:
     """What :func:`make_task` needs to rebuild ``task``."""
     name = next(key for key, cls in TASKS.items() if isinstance(task, cls))
     return {"name": name, **asdict(task)}
@@ -45,7 +44,7 @@ def mean_scores(scores: dict[str, list[float]]) -> dict[str, float]:
 
 def make_trainer(
     model_name: str,
-    task: SuperResolution,
+    task: Task,
     train_images: Sequence[torch.Tensor],
     val_images: Sequence[torch.Tensor],
     config: TrainConfig,
@@ -61,6 +60,7 @@ def make_trainer(
     seed_everything(config.seed)  # the initial weights depend on the seed only
     model = models.build(model_name, preset, **model_kwargs)
     patches = RandomPatches(train_images, patch_size, seed=config.seed)
+    config.monitor = task.monitor
     config.extra = {
         "model": model_name,
         "preset": preset,
@@ -76,7 +76,7 @@ def make_trainer(
     return Trainer(model, patches, LOSSES[loss], config, task.make_pair, validate, out_dir)
 
 
-def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[nn.Module, SuperResolution]:
+def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[nn.Module, Task]:
     """Rebuild (model, task) from a Trainer checkpoint, with the checkpoint's weights loaded."""
     state = read_checkpoint(path, device)
     extra = state.get("config", {}).get("extra", {}) if isinstance(state, dict) else {}

@@ -1,9 +1,7 @@
-"""Restoration tasks: how a clean image becomes a training pair, and how a model is judged.
+"""Super-resolution: MATLAB-bicubic LR inputs, Y-channel scores with the border shaved.
 
-Taught in chapter 1 (super-resolution); later chapters add their tasks here. A task turns a
-batch of clean patches into ``(model input, target)`` on the device, batched (so the Trainer
-never waits for per-sample CPU work), restores whole images, and evaluates with the course's
-metric conventions.
+Taught in chapter 1 (SRCNN: bicubic pre-upsampling, Y channel) and chapter 4 (SRResNet: the
+network upsamples itself, RGB).
 """
 
 from __future__ import annotations
@@ -37,6 +35,7 @@ class SuperResolution:
     scale: int = 2
     channels: str = "y"
     pre_upsample: bool = True
+    monitor = "psnr_y"  # class attribute, not a field
 
     def __post_init__(self) -> None:
         if self.channels not in ("y", "rgb"):
@@ -94,19 +93,19 @@ class SuperResolution:
         self,
         model: nn.Module | None,
         images: Sequence[torch.Tensor],
-        lr_images: Sequence[torch.Tensor] | None = None,
+        degraded: Sequence[torch.Tensor] | None = None,
         **predict_kwargs,
     ) -> dict[str, list[float]]:
         """Per-image scores of ``model`` (or of bicubic when ``model`` is None).
 
         ``images``: HR RGB tensors (3, H, W); grey (1, H, W) images are repeated to RGB.
-        ``lr_images``: given LR files (e.g. Set5's MATLAB-made ``LR_bicubic``) instead of
+        ``degraded``: given LR images (e.g. Set5's MATLAB-made ``LR_bicubic``) instead of
         degrading the HR ones here. Returns ``{"psnr_y": [...], "ssim_y": [...]}``.
         """
         scores: dict[str, list[float]] = {"psnr_y": [], "ssim_y": []}
         for i, hr in enumerate(images):
             hr = hr.expand(3, -1, -1) if hr.shape[0] == 1 else hr
-            lr = self.degrade(hr) if lr_images is None else lr_images[i]
+            lr = self.degrade(hr) if degraded is None else degraded[i]
             lr = lr.expand(3, -1, -1) if lr.shape[0] == 1 else lr
             sr = self.upsample(lr) if model is None else self.restore(model, lr, **predict_kwargs)
             for key, value in self.score(sr, hr).items():
