@@ -1,9 +1,4 @@
-"""Check cells of the labs: compare a student's answer with restorelab's own implementation.
-
-Taught alongside each lab. A check whose exercise is still a stub prints "not done yet" instead
-of failing, so a lab runs top to bottom before any exercise is done; a wrong answer raises an
-AssertionError that says what is wrong.
-"""
+"""Checks of lab 1 (SRCNN): the luma channel, the Y-PSNR convention, the three-layer network."""
 
 from __future__ import annotations
 
@@ -12,16 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-
-def run_check(name: str, check: Callable[[], None]) -> bool:
-    """Run ``check``; True when it passes, False when the exercise still raises NotImplementedError."""
-    try:
-        check()
-    except NotImplementedError:
-        print(f"[ ] {name}: not done yet (the exercise still raises NotImplementedError)")
-        return False
-    print(f"[x] {name}: correct")
-    return True
+from restorelab.checks import run_check
 
 
 def check_rgb_to_y(student: Callable[[torch.Tensor], torch.Tensor]) -> bool:
