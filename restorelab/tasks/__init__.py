@@ -1,6 +1,7 @@
 """Restoration tasks: how a clean image becomes a training pair, and how a model is judged.
 
-One module per task: ``sr`` (super-resolution, chapters 1 and 4). A task turns a batch of clean
+One module per task: ``sr`` (super-resolution, chapters 1 and 4), ``jpeg`` (JPEG artefact
+removal, chapter 2), ``denoise`` (Gaussian denoising, chapter 3). A task turns a batch of clean
 patches into ``(model input, target)`` on the device, batched (so the Trainer never waits for
 per-sample CPU work), restores whole images, and evaluates with the course's metric conventions.
 ``TASKS`` maps the names the command line uses to the task classes; every task is a dataclass
@@ -16,6 +17,8 @@ from typing import Protocol
 import torch
 from torch import nn
 
+from restorelab.tasks.denoise import Denoising
+from restorelab.tasks.jpeg import JPEGArtifacts
 from restorelab.tasks.sr import SuperResolution
 
 
@@ -40,6 +43,6 @@ class Task(Protocol):
     ) -> dict[str, list[float]]: ...  # per-image scores; model None scores the baseline
 
 
-TASKS: dict[str, type] = {"sr": SuperResolution}
+TASKS: dict[str, type] = {"sr": SuperResolution, "jpeg": JPEGArtifacts, "denoise": Denoising}
 
-__all__ = ["TASKS", "SuperResolution", "Task"]
+__all__ = ["TASKS", "Denoising", "JPEGArtifacts", "SuperResolution", "Task"]

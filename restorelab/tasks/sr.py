@@ -15,7 +15,8 @@ from torch import nn
 from restorelab import color, metrics
 from restorelab.degrade import bicubic_resize
 from restorelab.infer import predict
-from restorelab.io import quantize
+from restorelab.io import grey_to_rgb, quantize
+from restorelab.tasks.scoring import score_images
 
 
 @dataclass
@@ -102,12 +103,11 @@ class SuperResolution:
         ``degraded``: given LR images (e.g. Set5's MATLAB-made ``LR_bicubic``) instead of
         degrading the HR ones here. Returns ``{"psnr_y": [...], "ssim_y": [...]}``.
         """
-        scores: dict[str, list[float]] = {"psnr_y": [], "ssim_y": []}
-        for i, hr in enumerate(images):
-            hr = hr.expand(3, -1, -1) if hr.shape[0] == 1 else hr
-            lr = self.degrade(hr) if degraded is None else degraded[i]
-            lr = lr.expand(3, -1, -1) if lr.shape[0] == 1 else lr
-            sr = self.upsample(lr) if model is None else self.restore(model, lr, **predict_kwargs)
-            for key, value in self.score(sr, hr).items():
-                scores[key].append(value)
-        return scores
+        images = [grey_to_rgb(hr) if hr.shape[0] == 1 else hr for hr in images]
+        if degraded is not None:
+            degraded = [grey_to_rgb(lr) if lr.shape[0] == 1 else lr for lr in degraded]
+
+        def restore(lr: torch.Tensor) -> torch.Tensor:
+            return self.upsample(lr) if model is None else self.restore(model, lr, **predict_kwargs)
+
+        return score_images(images, degraded, lambda hr, _: self.degrade(hr), restore, self.score)

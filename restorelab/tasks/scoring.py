@@ -1,0 +1,30 @@
+"""The evaluation loop every task shares: degrade (or take given inputs), restore, score.
+
+Taught in chapter 1; each task (:mod:`restorelab.tasks`) supplies the three steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+
+def score_images(
+    images: Sequence[torch.Tensor],
+    degraded: Sequence[torch.Tensor] | None,
+    degrade: Callable[[torch.Tensor, int], torch.Tensor],
+    restore: Callable[[torch.Tensor], torch.Tensor],
+    score: Callable[[torch.Tensor, torch.Tensor], dict[str, float]],
+) -> dict[str, list[float]]:
+    """Per-image scores: ``score(restore(input_i), image_i)`` for every image.
+
+    ``input_i`` is ``degraded[i]`` when given (e.g. benchmark LR files), else
+    ``degrade(image_i, i)``. Returns ``{metric: [one value per image]}``.
+    """
+    scores: dict[str, list[float]] = {}
+    for i, clean in enumerate(images):
+        x = degrade(clean, i) if degraded is None else degraded[i]
+        for key, value in score(restore(x), clean).items():
+            scores.setdefault(key, []).append(value)
+    return scores
