@@ -17,7 +17,7 @@ from restorelab import metrics
 from restorelab.degrade.noise import gaussian_noise
 from restorelab.infer import predict
 from restorelab.io import grey_to_rgb
-from restorelab.tasks.scoring import score_images
+from restorelab.tasks.scoring import ChannelSetting, score_images
 
 
 class Direct(nn.Module):
@@ -37,7 +37,7 @@ class Direct(nn.Module):
 
 
 @dataclass
-class Denoising:
+class Denoising(ChannelSetting):
     """Additive white Gaussian noise of level ``sigma`` (on the 0-255 scale).
 
     ``sigma_range``: (low, high) for blind training (each training sample draws its own level);
@@ -49,15 +49,8 @@ class Denoising:
     sigma_range: tuple[float, float] | None = None
     channels: str = "grey"
     seed: int = 0
+    one_channel = "grey"
     monitor = "psnr"  # class attribute, not a field
-
-    def __post_init__(self) -> None:
-        if self.channels not in ("grey", "rgb"):
-            raise ValueError(f"channels must be 'grey' or 'rgb', got {self.channels!r}")
-
-    @property
-    def model_channels(self) -> int:
-        return 1 if self.channels == "grey" else 3
 
     def target(self, clean: torch.Tensor) -> torch.Tensor:
         """Clean image(s) -> the channels the model works on."""

@@ -18,7 +18,7 @@ from restorelab import color, metrics
 from restorelab.degrade.jpeg import jpeg
 from restorelab.infer import predict
 from restorelab.io import grey_to_rgb
-from restorelab.tasks.scoring import score_images
+from restorelab.tasks.scoring import ChannelSetting, score_images
 
 
 def _as_uint8_values(image: torch.Tensor) -> torch.Tensor:
@@ -55,7 +55,7 @@ def psnr_b(pred: torch.Tensor, target: torch.Tensor, block: int = 8) -> float:
 
 
 @dataclass
-class JPEGArtifacts:
+class JPEGArtifacts(ChannelSetting):
     """Remove the artefacts of JPEG at ``quality`` (1 = worst, 100 = best).
 
     ``channels="y"``: the model sees and predicts one channel, grey or the studio-range Y of
@@ -65,14 +65,6 @@ class JPEGArtifacts:
     quality: int = 10
     channels: str = "y"
     monitor = "psnr"  # class attribute, not a field
-
-    def __post_init__(self) -> None:
-        if self.channels not in ("y", "rgb"):
-            raise ValueError(f"channels must be 'y' or 'rgb', got {self.channels!r}")
-
-    @property
-    def model_channels(self) -> int:
-        return 1 if self.channels == "y" else 3
 
     def target(self, clean: torch.Tensor) -> torch.Tensor:
         """Clean RGB or grey (C, H, W) / (N, C, H, W) -> what the model should output."""

@@ -1,4 +1,4 @@
-"""The evaluation loop every task shares: degrade (or take given inputs), restore, score.
+"""What every task shares: the channel setting, and the evaluation loop (degrade, restore, score).
 
 Taught in chapter 1; each task (:mod:`restorelab.tasks`) supplies the three steps.
 """
@@ -28,3 +28,23 @@ def score_images(
         for key, value in score(restore(x), clean).items():
             scores.setdefault(key, []).append(value)
     return scores
+
+
+class ChannelSetting:
+    """Mixin for task dataclasses with a ``channels`` field: one channel or ``"rgb"``.
+
+    ``one_channel`` names the one-channel setting (``"y"`` for SR and JPEG, ``"grey"`` for
+    denoising).
+    """
+
+    one_channel = "y"
+
+    def __post_init__(self) -> None:
+        allowed = (self.one_channel, "rgb")
+        if self.channels not in allowed:
+            raise ValueError(f"channels must be one of {allowed}, got {self.channels!r}")
+
+    @property
+    def model_channels(self) -> int:
+        """Channels the model takes and returns."""
+        return 1 if self.channels == self.one_channel else 3

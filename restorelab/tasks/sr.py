@@ -16,11 +16,11 @@ from restorelab import color, metrics
 from restorelab.degrade import bicubic_resize
 from restorelab.infer import predict
 from restorelab.io import grey_to_rgb, quantize
-from restorelab.tasks.scoring import score_images
+from restorelab.tasks.scoring import ChannelSetting, score_images
 
 
 @dataclass
-class SuperResolution:
+class SuperResolution(ChannelSetting):
     """Single-image super-resolution by ``scale`` with MATLAB-bicubic low-resolution inputs.
 
     ``channels="y"``: the model sees and predicts the studio-range Y channel (SRCNN's setting);
@@ -37,14 +37,6 @@ class SuperResolution:
     channels: str = "y"
     pre_upsample: bool = True
     monitor = "psnr_y"  # class attribute, not a field
-
-    def __post_init__(self) -> None:
-        if self.channels not in ("y", "rgb"):
-            raise ValueError(f"channels must be 'y' or 'rgb', got {self.channels!r}")
-
-    @property
-    def model_channels(self) -> int:
-        return 1 if self.channels == "y" else 3
 
     def crop(self, hr: torch.Tensor) -> torch.Tensor:
         """Crop (..., H, W) to a multiple of the scale (bottom and right edges go)."""
