@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from restorelab.degrade import bicubic_resize
-from restorelab.io import list_images, read_image
+from restorelab.io import list_images, quantize, read_image
 
 UNBOUNDED = 2**31 - 1
 
@@ -106,7 +106,7 @@ class SRPairs(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         hr = self.patches[index]
-        lr = bicubic_resize(hr, 1 / self.scale).clamp(0, 1).mul(255).round().div(255)
+        lr = quantize(bicubic_resize(hr, 1 / self.scale))
         return lr, hr
 
 

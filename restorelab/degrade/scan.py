@@ -36,6 +36,7 @@ from restorelab.degrade.params import (
     smooth_field,
     uniform,
 )
+from restorelab.io import quantize
 
 _LUMA = (0.299, 0.587, 0.114)
 
@@ -314,4 +315,4 @@ def scan_damage(
     out = _maybe(apply["external"], dirty, out)
     scanned = internal_noise(out, generator, sigma=cfg.noise_sigma, streak_prob=cfg.streak_prob)
     out = _maybe(apply["internal"], scanned, out)
-    return out.clamp(0, 1).mul(255).round().div(255)
+    return quantize(out)

@@ -25,6 +25,7 @@ from restorelab.degrade.blur import filter2d, gaussian_kernels, identity_kernels
 from restorelab.degrade.jpeg import jpeg
 from restorelab.degrade.noise import gaussian_noise, poisson_noise
 from restorelab.degrade.params import chance, check_batch, choice, uniform
+from restorelab.io import quantize
 
 RESIZE_MODES = ("area", "bilinear", "bicubic")
 
@@ -157,4 +158,4 @@ def second_order(
     else:  # JPEG, then resize + sinc
         out = jpeg(out, second.jpeg_quality, generator)
         out = filter2d(_resize(out, lr_size, mode), kernels)
-    return out.clamp(0, 1).mul(255).round().div(255)
+    return quantize(out)
