@@ -21,21 +21,38 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _train_images(source: str):
-    from restorelab.data import embedded_photos, load_folder
+    from restorelab.data import BENCHMARKS, benchmark_images, embedded_photos, load_folder
 
     if source in ("embedded", "embedded:train"):
         return embedded_photos("train")
+    if source in BENCHMARKS:  # e.g. Train400, found locally or downloaded
+        return [image for _, image in benchmark_images(source, download=True)]
     return load_folder(source, mode="rgb")
+
+
+# what each task's input is called in the tables (the "do nothing" baseline)
+BASELINES = {"sr": "bicubic", "jpeg": "JPEG input", "denoise": "noisy input"}
+
+
+def _task(args: argparse.Namespace):
+    from restorelab.experiment import make_task
+
+    settings = {"channels": args.channels} if args.channels else {}
+    if args.task == "sr":
+        settings.update(scale=args.scale, pre_upsample=args.pre_upsample)
+    elif args.task == "jpeg":
+        settings.update(quality=args.quality)
+    else:
+        settings.update(sigma=args.sigma, sigma_range=args.sigma_range and tuple(args.sigma_range))
+    return make_task(args.task, **settings)
 
 
 def _train(args: argparse.Namespace) -> int:
     from restorelab.data import embedded_photos, load_folder
-    from restorelab.experiment import make_task, make_trainer
+    from restorelab.experiment import make_trainer
     from restorelab.train import TrainConfig
 
-    task = make_task(
-        args.task, scale=args.scale, channels=args.channels, pre_upsample=args.pre_upsample
-    )
+    task = _task(args)
     val = (
         embedded_photos("val") if args.val == "embedded" else load_folder(args.val, as_uint8=False)
     )
@@ -62,10 +79,11 @@ def _train(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     from restorelab.data import benchmark_dir, benchmark_images, embedded_photos
-    from restorelab.experiment import load_checkpoint, mean_scores, results_table
+    from restorelab.experiment import load_checkpoint, mean_scores, results_table, task_spec
     from restorelab.io import list_images, read_image
 
     model, task = load_checkpoint(args.checkpoint, args.device)
+    spec = task_spec(task)
     if args.benchmark:
         hr = [image for _, image in benchmark_images(args.benchmark, download=args.download)]
         label = args.benchmark
@@ -75,23 +93,23 @@ def _eval(args: argparse.Namespace) -> int:
     else:
         hr, label = embedded_photos("val"), "embedded validation photos"
     lr = None
-    if args.benchmark == "Set5" and not args.degrade_here:
+    if args.benchmark == "Set5" and spec["name"] == "sr" and not args.degrade_here:
         try:
             lr_dir = benchmark_dir(f"Set5/LR_bicubic/X{task.scale}", download=args.download)
             lr = [read_image(path, "rgb") for path in list_images(lr_dir)]
         except FileNotFoundError:
             print("Set5 LR_bicubic not found: degrading the HR images here", file=sys.stderr)
     rows = {
-        "bicubic": mean_scores(task.evaluate(None, hr, lr)),
+        BASELINES[spec["name"]]: mean_scores(task.evaluate(None, hr, lr)),
         Path(args.checkpoint).name: mean_scores(task.evaluate(model, hr, lr, tile=args.tile)),
     }
-    source = "MATLAB LR files" if lr is not None else "LR made by restorelab's MATLAB bicubic"
-    print(
-        results_table(
-            rows,
-            f"x{task.scale} on {label} ({len(hr)} images; {source}; Y channel, {task.scale}px shaved)",
-        )
-    )
+    if spec["name"] == "sr":
+        source = "MATLAB LR files" if lr is not None else "LR made by restorelab's MATLAB bicubic"
+        title = f"x{task.scale} on {label} ({len(hr)} images; {source}; Y channel, {task.scale}px shaved)"
+    else:
+        settings = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "name")
+        title = f"{spec['name']} ({settings}) on {label} ({len(hr)} images)"
+    print(results_table(rows, title))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
     return 0
@@ -129,12 +147,18 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a model on a task (resumable)")
     train.add_argument("--model", default="srcnn", choices=available())
     train.add_argument("--preset", default="paper")
-    train.add_argument("--task", default="sr", choices=("sr",))
-    train.add_argument("--scale", type=int, default=2)
-    train.add_argument("--channels", default="y", choices=("y", "rgb"))
+    train.add_argument("--task", default="sr", choices=tuple(BASELINES))
+    train.add_argument("--scale", type=int, default=2, help="sr: the upscaling factor")
+    train.add_argument("--quality", type=int, default=10, help="jpeg: the JPEG quality, 1-100")
+    train.add_argument("--sigma", type=float, default=25, help="denoise: noise level (0-255)")
+    train.add_argument("--sigma-range", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                       help="denoise: train blind over this range of noise levels")  # fmt: skip
+    train.add_argument("--channels", choices=("y", "grey", "rgb"),
+                       help="default: y for sr and jpeg, grey for denoise")  # fmt: skip
     train.add_argument("--no-pre-upsample", dest="pre_upsample", action="store_false",
                        help="the model upsamples itself (SRResNet and later)")  # fmt: skip
-    train.add_argument("--data", default="embedded", help="'embedded' or a folder of HR images")
+    train.add_argument("--data", default="embedded",
+                       help="'embedded', a set of restorelab.data.BENCHMARKS (e.g. Train400) or a folder")  # fmt: skip
     train.add_argument("--val", default="embedded", help="'embedded' or a folder of HR images")
     train.add_argument("--steps", type=int, default=5000)
     train.add_argument("--batch-size", type=int, default=16)
@@ -152,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     train.set_defaults(func=_train)
 
-    evaluate = sub.add_parser("eval", help="evaluate a checkpoint: PSNR/SSIM table vs bicubic")
+    evaluate = sub.add_parser("eval", help="evaluate a checkpoint: PSNR/SSIM table vs its input")
     evaluate.add_argument("checkpoint", help="a best.pt / last.pt written by restorelab train")
     source = evaluate.add_mutually_exclusive_group()
     source.add_argument("--benchmark", help="Set5, Set14, ... (see restorelab.data.BENCHMARKS)")

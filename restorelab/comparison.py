@@ -55,7 +55,7 @@ class ComparisonTable:
     rows: list[dict] = field(default_factory=list)
 
     def __str__(self) -> str:
-        header = ("ch.", "model", "task", "benchmark", "metric", "params", "setting", "PSNR", "SSIM")
+        header = ("ch.", "model", "task", "benchmark", "metric", "params", "setting", "PSNR", "SSIM")  # fmt: skip
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for row in self.rows:
             cells = [

@@ -5,10 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 . .venv/bin/activate
-export MPLBACKEND=Agg PYDEVD_DISABLE_FILE_VALIDATION=1
+export PYDEVD_DISABLE_FILE_VALIDATION=1
 ruff check restorelab tests benchmarks
 restorelab labs check
-pytest -q -m "not notebooks" --durations=15
+# Agg for the unit tests only: in notebook kernels it would replace the inline backend and the
+# book would be built without its figures.
+MPLBACKEND=Agg pytest -q -m "not notebooks" --durations=15
 pytest -q -m notebooks tests/test_notebooks.py
 pytest -q --nbval-lax -p no:cacheprovider book solutions
 rm -rf _build

@@ -76,3 +76,20 @@ def test_train_resumes(tmp_path, capsys):
     assert main([*args[:2], "9", *args[3:], "--resume"]) == 0
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert last["step"] == 9
+
+
+@pytest.mark.parametrize(
+    ("task_args", "benchmark", "baseline"),
+    [
+        (["--model", "arcnn", "--task", "jpeg", "--quality", "20"], "Classic5", "JPEG input"),
+        (["--model", "srcnn", "--task", "denoise", "--sigma", "25"], "Set12", "noisy input"),
+    ],
+)
+def test_train_and_eval_other_tasks(task_args, benchmark, baseline, datasets_dir, tmp_path, capsys):
+    out = str(tmp_path / "run")
+    common = ["--steps", "2", "--val-every", "2", "--batch-size", "2", "--patch-size", "24"]
+    assert main(["train", *task_args, *common, "--out", out]) == 0
+    assert main(["eval", f"{out}/last.pt", "--benchmark", benchmark]) == 0
+    table = capsys.readouterr().out
+    assert f"| {baseline} |" in table and "| last.pt |" in table
+    assert f"on {benchmark}" in table

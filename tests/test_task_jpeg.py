@@ -1,8 +1,12 @@
+import io
+
+import pytest
 import torch
 import torch.nn.functional as F
 
 from restorelab import models
 from restorelab.data import RandomPatches, embedded_photos
+from restorelab.degrade import luma_quantisation_table
 from restorelab.tasks.jpeg import JPEGArtifacts, blocking_effect_factor, psnr_b
 from restorelab.train import TrainConfig, Trainer
 
@@ -61,3 +65,43 @@ def test_evaluate_baseline_and_short_training_lowers_loss():
     scores = task.evaluate(None, embedded_photos("val"))
     assert set(scores) == {"psnr", "ssim", "psnr_b"}
     assert all(0.5 < s < 1 for s in scores["ssim"])
+
+
+@pytest.mark.parametrize("quality", [1, 10, 37, 50, 90, 100])
+def test_quantisation_table_is_the_one_the_course_codec_writes(quality):
+    """The table of chapter 2's figure and lab is what torchvision's encoder puts in the file."""
+    from PIL import Image
+    from torchvision.io import encode_jpeg
+
+    pixels = torch.randint(0, 256, (1, 16, 16), dtype=torch.uint8)
+    data = encode_jpeg(pixels, quality=quality)
+    written = Image.open(io.BytesIO(data.numpy().tobytes())).quantization[0]
+    assert torch.equal(luma_quantisation_table(quality), torch.tensor(written).reshape(8, 8))
+
+
+def test_quantisation_table_rejects_a_bad_quality():
+    with pytest.raises(ValueError, match="quality"):
+        luma_quantisation_table(0)
+
+
+# the DnCNN paper's JPEG rows on Classic5 (Y/grey PSNR, and SSIM at q10/q20)
+PAPER_CLASSIC5_JPEG = {
+    10: (27.82, 0.7595),
+    20: (30.12, 0.8344),
+    30: (31.48, None),
+    40: (32.43, None),
+}
+
+
+@pytest.mark.parametrize("quality", sorted(PAPER_CLASSIC5_JPEG))
+def test_classic5_jpeg_input_matches_the_papers_table(datasets_dir, quality):
+    """Same codec settings and conventions as the papers: the JPEG rows agree to 0.02 dB."""
+    from restorelab.data import benchmark_images
+    from restorelab.experiment import mean_scores
+
+    images = [image for _, image in benchmark_images("Classic5")]
+    scores = mean_scores(JPEGArtifacts(quality=quality).evaluate(None, images))
+    psnr, ssim = PAPER_CLASSIC5_JPEG[quality]
+    assert abs(scores["psnr"] - psnr) < 0.02
+    if ssim is not None:
+        assert abs(scores["ssim"] - ssim) < 0.002

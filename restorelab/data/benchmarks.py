@@ -1,6 +1,7 @@
 """Standard test sets: where to find them, and how to download them (e.g. in Colab).
 
-Taught in chapter 1 (Set5/Set14), chapter 2 (Classic5), chapter 3 (Set12, BSD68, CBSD68).
+Taught in chapter 1 (Set5/Set14), chapter 2 (Classic5), chapter 3 (Set12, BSD68, CBSD68);
+``Train400`` (DnCNN's 400 grey training images) is the full-setting training set of chapters 2-3.
 ``benchmark_dir(name)`` looks, in order, in ``$RESTORELAB_DATA/<name>``, in the course
 repository's sibling folder ``../shared/datasets/<name>`` and in the download cache
 ``~/.cache/restorelab/datasets/<name>``; with ``download=True`` it fetches missing sets from the
@@ -20,6 +21,9 @@ import torch
 from restorelab.io import list_images, read_image
 
 _SWINIR = "https://github.com/JingyunLiang/SwinIR/raw/HEAD/testsets"
+_TRAIN400 = (
+    "https://github.com/cszn/DnCNN/raw/HEAD/TrainingCodes/DnCNN_TrainingCodes_v1.0/data/Train400"
+)
 _FFDNET = "https://github.com/cszn/FFDNet/raw/HEAD/testsets"
 _DENOISING = "https://github.com/majedelhelou/denoising_datasets/raw/HEAD"
 _CBSD68 = (
@@ -47,6 +51,8 @@ BENCHMARKS: dict[str, dict] = {
         "mode": "grey",
         "files": {f"{n}.bmp": f"{_SWINIR}/classic5/{n}.bmp" for n in ("baboon", "barbara", "boats", "lena", "peppers")},
     },
+    # a training set, not a benchmark: the 400 grey 180x180 BSD images DnCNN and AR-CNN train on
+    "Train400": {"mode": "grey", "files": {f"test_{i:03d}.png": f"{_TRAIN400}/test_{i:03d}.png" for i in range(1, 401)}},
 }  # fmt: skip
 for _scale in (2, 3, 4):
     BENCHMARKS[f"Set5/LR_bicubic/X{_scale}"] = {

@@ -14,7 +14,7 @@ from restorelab.degrade.blur import (
     sinc_kernels,
 )
 from restorelab.degrade.halftone import cmyk_to_rgb, dot_screen, halftone, rgb_to_cmyk
-from restorelab.degrade.jpeg import jpeg, jpeg_qualities
+from restorelab.degrade.jpeg import jpeg, jpeg_qualities, luma_quantisation_table
 from restorelab.degrade.masks import (
     MaskConfig,
     box_masks,
@@ -60,6 +60,7 @@ __all__ = [
     "isotropic_blur",
     "jpeg",
     "jpeg_qualities",
+    "luma_quantisation_table",
     "make_generator",
     "output_size",
     "poisson_noise",

@@ -27,6 +27,34 @@ def _codec():
     return encode_jpeg, decode_jpeg
 
 
+# The luminance table of the JPEG standard (ITU T.81, Annex K), row by row: quality 50.
+STANDARD_LUMA_TABLE = (
+    (16, 11, 10, 16, 24, 40, 51, 61),
+    (12, 12, 14, 19, 26, 58, 60, 55),
+    (14, 13, 16, 24, 40, 57, 69, 56),
+    (14, 17, 22, 29, 51, 87, 80, 62),
+    (18, 22, 37, 56, 68, 109, 103, 77),
+    (24, 35, 55, 64, 81, 104, 113, 92),
+    (49, 64, 78, 87, 103, 121, 120, 101),
+    (72, 92, 95, 98, 112, 100, 103, 99),
+)
+
+
+def luma_quantisation_table(quality: int) -> torch.Tensor:
+    """The 8x8 luminance quantisation steps libjpeg uses at ``quality`` (1-100): (8, 8) int64.
+
+    The standard table scaled by ``5000 / quality`` below 50 and ``200 - 2 * quality`` above,
+    rounded and kept in [1, 255]. Each DCT coefficient of an 8x8 block is divided by its step and
+    rounded: large steps (high frequencies, low quality) erase detail and cause blocking and
+    ringing (chapter 2).
+    """
+    if not 1 <= quality <= 100:
+        raise ValueError(f"JPEG quality must be in [1, 100], got {quality}")
+    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
+    table = torch.tensor(STANDARD_LUMA_TABLE, dtype=torch.int64)
+    return ((table * scale + 50) // 100).clamp(1, 255)
+
+
 def jpeg_qualities(n: int, quality: Range, generator: torch.Generator | None = None) -> list[int]:
     """n integer qualities in [1, 100]: a number, an inclusive (low, high) range or N values."""
     if isinstance(quality, (tuple, list)):
