@@ -72,26 +72,31 @@ def comparison_figure(
 
 
 def curves_figure(
-    history: Sequence[Mapping[str, float]],
+    history: Sequence[Mapping[str, float]] | Mapping[str, Sequence[Mapping[str, float]]],
     path: str | Path | None = None,
     baselines: Mapping[str, float] | None = None,
     metric: str = "psnr_y",
 ):
     """Training loss (log scale) and the validation ``metric`` against the step.
 
-    ``history``: :meth:`restorelab.train.Trainer.fit`'s rows. ``baselines``: horizontal lines
-    on the validation plot (e.g. {"bicubic": 30.4}).
+    ``history``: :meth:`restorelab.train.Trainer.fit`'s rows, or {label: rows} to compare runs
+    (e.g. L1 against L2, residual against direct). ``baselines``: horizontal lines on the
+    validation plot (e.g. {"bicubic": 30.4}).
     """
-    train = [r for r in history if r.get("kind") == "train"]
-    val = [r for r in history if r.get("kind") == "val" and metric in r]
+    runs = history if isinstance(history, Mapping) else {"model": history}
     fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(10, 3.6))
-    ax_loss.plot([r["step"] for r in train], [r["loss"] for r in train])
+    for label, rows in runs.items():
+        train = [r for r in rows if r.get("kind") == "train"]
+        val = [r for r in rows if r.get("kind") == "val" and metric in r]
+        ax_loss.plot([r["step"] for r in train], [r["loss"] for r in train], label=label)
+        ax_val.plot([r["step"] for r in val], [r[metric] for r in val], marker="o", label=label)
     ax_loss.set(xlabel="step", ylabel="training loss", yscale="log", title="loss")
-    ax_val.plot([r["step"] for r in val], [r[metric] for r in val], marker="o", label="model")
     for name, value in (baselines or {}).items():
         ax_val.axhline(value, linestyle="--", color="grey", label=name)
     ax_val.set(xlabel="step", ylabel=metric, title=f"validation {metric}")
     ax_val.legend()
+    if len(runs) > 1:
+        ax_loss.legend()
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=120)

@@ -8,8 +8,9 @@ from scipy.fft import dctn
 from torch import nn
 
 from restorelab import models
-from restorelab.checks import ch02
+from restorelab.checks import ch02, ch04
 from restorelab.degrade import luma_quantisation_table
+from restorelab.models.layers import icnr_
 
 
 def stub(*args, **kwargs):
@@ -54,3 +55,57 @@ def unpadded_arcnn() -> nn.Module:
         nn.Conv2d(1, 64, 9), nn.ReLU(), nn.Conv2d(64, 32, 7), nn.ReLU(),
         nn.Conv2d(32, 16, 1), nn.ReLU(), nn.Conv2d(16, 1, 5),
     )  # fmt: skip
+
+
+def right_residual_block(channels: int) -> nn.Module:
+    from functools import partial
+
+    from restorelab.models.srresnet import ResidualBlock
+
+    return ResidualBlock(channels, batch_norm=False, act=partial(nn.ReLU, True))
+
+
+class NoSkipBlock(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+def test_residual_block_check():
+    assert ch04.check_residual_block(right_residual_block)
+    assert not ch04.check_residual_block(stub)
+    with pytest.raises(AssertionError, match="skip"):
+        ch04.check_residual_block(NoSkipBlock)
+
+
+def test_pixel_shuffle_check():
+    assert ch04.check_pixel_shuffle(torch.nn.functional.pixel_shuffle)
+    with pytest.raises(AssertionError, match="permute"):  # sub-pixels in the wrong order
+        ch04.check_pixel_shuffle(lambda x, r: torch.nn.functional.pixel_shuffle(x.flip(1), r))
+
+
+def test_icnr_check():
+    assert ch04.check_icnr(icnr_)
+    assert not ch04.check_icnr(stub)
+    with pytest.raises(AssertionError, match="sub-pixel"):  # repeat instead of repeat_interleave
+        ch04.check_icnr(lambda conv, r: conv.weight.data.copy_(conv.weight[:3].repeat(4, 1, 1, 1)))
+    with pytest.raises(AssertionError, match="constant"):
+        ch04.check_icnr(lambda conv, r: (conv.weight.data.zero_(), conv.bias.data.zero_()))
+
+
+def test_icnr_makes_the_shuffled_output_a_nearest_upsampling():
+    conv = nn.Conv2d(4, 2 * 9, 3, padding=1)
+    icnr_(conv, 3)
+    x = torch.rand(1, 4, 5, 5)
+    with torch.no_grad():
+        out = torch.nn.functional.pixel_shuffle(conv(x), 3)
+        low = torch.nn.functional.conv2d(x, conv.weight[::9], conv.bias[::9], padding=1)
+    assert torch.allclose(out, torch.nn.functional.interpolate(low, scale_factor=3), atol=1e-6)
+    with pytest.raises(ValueError, match="multiple"):
+        icnr_(nn.Conv2d(4, 10, 3), 2)

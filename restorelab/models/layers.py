@@ -6,6 +6,8 @@
 - :class:`SimpleGate`: NAFNet's activation: split the channels in two halves and multiply them.
 - :func:`scaled_kaiming_`: BasicSR's initialisation of residual networks (Kaiming normal times
   0.1), which keeps each residual branch small at the start of training (chapters 4 and 7).
+- :func:`icnr_`: the initialisation of a convolution followed by ``PixelShuffle(r)`` that makes
+  the ``r*r`` sub-pixels start equal, so the upsampled output has no checkerboard (chapter 4).
 """
 
 from __future__ import annotations
@@ -64,3 +66,20 @@ def scaled_kaiming_(modules: Iterable[nn.Module], scale: float = 0.1) -> None:
                     m.weight.mul_(scale)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
+
+
+def icnr_(conv: nn.Conv2d, factor: int) -> None:
+    """ICNR init (Aitken et al., 2017) of ``conv`` (C*r*r output channels) before PixelShuffle(r).
+
+    ``PixelShuffle`` sends output channel ``c * r*r + i`` to sub-pixel ``i`` of channel ``c``;
+    giving the ``r*r`` channels of each ``c`` the same kernel (and bias) makes the shuffled
+    output equal to a nearest-neighbour upsampling of one ordinary convolution at the start.
+    """
+    groups = factor * factor
+    if conv.out_channels % groups:
+        raise ValueError(f"{conv.out_channels} output channels are not a multiple of {groups}")
+    with torch.no_grad():
+        kernel = conv.weight[::groups].clone()  # (C, in, k, k): one kernel per output channel
+        conv.weight.copy_(kernel.repeat_interleave(groups, dim=0))
+        if conv.bias is not None:
+            conv.bias.copy_(conv.bias[::groups].repeat_interleave(groups))

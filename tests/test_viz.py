@@ -1,0 +1,82 @@
+"""Figures: several runs on one curves figure; the comparison table of the course."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest  # noqa: E402
+
+from restorelab.comparison import comparison_table, load_results, matches_stored  # noqa: E402
+from restorelab.viz import curves_figure  # noqa: E402
+
+
+def history(offset: float) -> list[dict]:
+    train = [{"kind": "train", "step": s, "loss": 1.0 / s + offset} for s in (1, 2, 3)]
+    return train + [{"kind": "val", "step": 3, "psnr": 30.0 + offset}]
+
+
+def test_curves_figure_draws_one_line_per_run_and_the_baselines(tmp_path):
+    fig = curves_figure(
+        {"L1": history(0.0), "L2": history(0.5)}, tmp_path / "c.png", {"bicubic": 29.0}, "psnr"
+    )
+    loss_ax, val_ax = fig.axes
+    assert [line.get_label() for line in loss_ax.lines] == ["L1", "L2"]
+    assert [line.get_label() for line in val_ax.lines] == ["L1", "L2", "bicubic"]
+    assert list(val_ax.lines[1].get_ydata()) == [30.5]
+    assert (tmp_path / "c.png").stat().st_size > 0
+    single = curves_figure(history(0.0), metric="psnr")
+    assert [line.get_label() for line in single.axes[1].lines] == ["model"]
+
+
+ROW = dict(chapter=2, model="AR-CNN", task="JPEG q10", benchmark="Classic5", metric="grey",
+           params=106561, setting="QUICK", psnr=28.0, ssim=0.76)  # fmt: skip
+
+
+def test_comparison_table_live_rows_replace_stored_ones(tmp_path):
+    path = tmp_path / "results.csv"
+    path.write_text(
+        "chapter,model,task,benchmark,metric,params,setting,psnr,ssim\n"
+        "2,AR-CNN,JPEG q10,Classic5,grey,106561,QUICK,27.50,0.7500\n"
+        "2,AR-CNN,JPEG q10,Classic5,grey,106561,paper,29.03,0.7929\n"
+        "3,DnCNN-S,Gaussian,Set12,grey,557057,paper,30.44,\n"
+    )
+    table = comparison_table(2, live=[ROW], path=path)
+    assert [(r["setting"], r["psnr"]) for r in table.rows] == [("paper", 29.03), ("QUICK", 28.0)]
+    assert "| 2 | AR-CNN | JPEG q10 | Classic5 | grey | 106,561 | QUICK | 28.00 | 0.7600 |" in str(
+        table
+    )
+    assert not matches_stored([ROW], path)  # 28.00 now, 27.50 stored
+    assert matches_stored([{**ROW, "psnr": 27.52, "ssim": 0.751}], path)
+    assert not matches_stored([{**ROW, "model": "ARCNN"}], path)  # no stored twin
+    with pytest.raises(ValueError, match="setting"):
+        comparison_table(2, live=[{**ROW, "setting": "fast"}], path=path)
+
+
+def test_stored_comparison_rows_are_well_formed():
+    rows = load_results()
+    assert {row["setting"] for row in rows} <= {"paper", "full", "QUICK"}
+    keys = [(r["chapter"], r["model"], r["benchmark"], r["setting"]) for r in rows]
+    assert len(keys) == len(set(keys)), "two stored rows share a key"
+    for row in rows:
+        assert row["psnr"] is None or 15 < row["psnr"] < 50
+        assert row["ssim"] is None or 0 < row["ssim"] <= 1
+
+
+PAPER_MODELS = {  # the table's model names -> (restorelab model, preset)
+    "SRCNN 9-5-5": ("srcnn", "paper"),
+    "AR-CNN": ("arcnn", "paper"),
+    "DnCNN-S": ("dncnn", "paper"),
+    "CDnCNN-B": ("dncnn", "color_blind"),
+    "SRResNet": ("srresnet", "paper"),
+}
+
+
+def test_paper_rows_state_the_parameters_of_restorelabs_models():
+    from restorelab import models
+
+    for row in load_results():
+        if row["setting"] == "paper" and row["params"] is not None:
+            name, preset = PAPER_MODELS[row["model"]]
+            assert row["params"] == models.count_params(models.build(name, preset)), row
