@@ -122,6 +122,10 @@ def _labs(args: argparse.Namespace) -> int:
         for path in labs.build_all(args.solutions, args.labs):
             print(f"wrote {path}")
         return 0
+    if args.action == "refresh":
+        for notebook in args.notebooks:
+            print("\n".join(labs.refresh_check_outputs(notebook)))
+        return 0
     problems = labs.check_all(args.solutions, args.labs)
     for problem in problems:
         print(problem, file=sys.stderr)
@@ -189,8 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", help="also write the table as JSON here")
     evaluate.set_defaults(func=_eval)
 
-    labs = sub.add_parser("labs", help="generate student labs from solutions/, or check them")
-    labs.add_argument("action", choices=("build", "check"))
+    labs = sub.add_parser(
+        "labs",
+        help="generate student labs from solutions/ (build), check them (check), or store the "
+        "outputs nbval compares after running notebooks in QUICK mode (refresh NOTEBOOK...)",
+    )
+    labs.add_argument("action", choices=("build", "check", "refresh"))
+    labs.add_argument("notebooks", nargs="*", help="refresh: the notebooks to run")
     labs.add_argument("--solutions", default="solutions")
     labs.add_argument("--labs", default="labs")
     labs.set_defaults(func=_labs)

@@ -96,3 +96,43 @@ def check_all(solutions: str | Path = "solutions", labs: str | Path = "labs") ->
         if lab.name not in sources:
             problems.append(f"{lab}: no matching solution in {solutions}")
     return problems
+
+
+CHECKED = "# NBVAL_CHECK_OUTPUT"
+
+
+def refresh_check_outputs(path: str | Path, parameters: dict | None = None) -> list[str]:
+    """Run notebook ``path`` (QUICK by default) and store the outputs of its checked cells.
+
+    ``nbval --nbval-lax`` compares only the cells whose source starts with ``# NBVAL_CHECK_OUTPUT``
+    (the labs' check cells, the chapters' "this QUICK run reproduces the stored numbers" line):
+    their stored outputs are what CI expects. Every other cell is left as it is, without outputs.
+    The notebook runs in its own folder, as nbval and jupyter-book run it. Returns the stored
+    outputs' text, one line per checked cell.
+    """
+    try:
+        import papermill
+    except ImportError as error:
+        raise ImportError(
+            "refreshing check outputs needs papermill: pip install papermill"
+        ) from error
+    import tempfile
+
+    path = Path(path)
+    notebook = nbformat.read(path, as_version=4)
+    with tempfile.TemporaryDirectory() as tmp:
+        executed_path = Path(tmp) / path.name
+        papermill.execute_notebook(
+            str(path), str(executed_path), parameters=parameters or {"QUICK": True},
+            cwd=str(path.parent), kernel_name="python3", progress_bar=False,
+        )  # fmt: skip
+        executed = {cell.id: cell for cell in nbformat.read(executed_path, as_version=4).cells}
+    report = []
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and cell.source.startswith(CHECKED):
+            cell.outputs = executed[cell.id].outputs
+            cell.execution_count = executed[cell.id].execution_count
+            text = "".join(output.get("text", "") for output in cell.outputs).strip()
+            report.append(f"{path.name} {cell.id}: {text}")
+    nbformat.write(notebook, path)
+    return report

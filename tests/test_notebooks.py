@@ -34,3 +34,28 @@ def test_lab_runs_with_only_exercise_cells_raising(lab, tmp_path):
     assert any("not done yet" in str(cell.get("outputs")) for cell in executed.cells), (
         "the check cells should report the unfinished exercises"
     )
+
+
+@pytest.mark.notebooks
+def test_refresh_stores_only_the_checked_cells_outputs(tmp_path):
+    pytest.importorskip("papermill")
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from restorelab.labs import refresh_check_outputs
+
+    parameters = new_code_cell("QUICK = False")
+    parameters.metadata["tags"] = ["parameters"]
+    cells = [
+        parameters,
+        new_code_cell("print('not stored', QUICK)"),
+        new_code_cell("# NBVAL_CHECK_OUTPUT\nprint('quick:', QUICK, open('here.txt').read())"),
+    ]
+    (tmp_path / "here.txt").write_text("ran in its folder")
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(new_notebook(cells=cells), path)
+    report = refresh_check_outputs(path)
+    stored = nbformat.read(path, as_version=4).cells
+    assert stored[1].outputs == []
+    assert stored[2].outputs[0]["text"] == "quick: True ran in its folder\n"
+    assert stored[2].execution_count is not None
+    assert report == [f"nb.ipynb {stored[2].id}: quick: True ran in its folder"]
