@@ -52,7 +52,13 @@ def test_refresh_stores_only_the_checked_cells_outputs(tmp_path):
     ]
     (tmp_path / "here.txt").write_text("ran in its folder")
     path = tmp_path / "nb.ipynb"
-    nbformat.write(new_notebook(cells=cells), path)
+    notebook = new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "language": "python",
+        "display_name": "Python 3",
+    }
+    nbformat.write(notebook, path)
     report = refresh_check_outputs(path)
     stored = nbformat.read(path, as_version=4).cells
     assert stored[1].outputs == []
