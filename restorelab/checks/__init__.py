@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
+from torch import nn
+
 
 def run_check(name: str, check: Callable[[], None]) -> bool:
     """Run ``check``; True when it passes, False when the exercise still raises NotImplementedError."""
@@ -20,3 +23,23 @@ def run_check(name: str, check: Callable[[], None]) -> bool:
         return False
     print(f"[x] {name}: correct")
     return True
+
+
+def check_same_size_network(
+    name: str, student_class: type[nn.Module], params: int, layout: str
+) -> bool:
+    """A one-channel network (chapters 1-2) with ``params`` parameters that keeps the image size.
+
+    ``layout`` describes the expected layers in the message of a wrong count.
+    """
+
+    def check() -> None:
+        model = student_class()
+        count = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        assert count == params, f"{count:,} parameters, expected {params:,} ({layout})"
+        out = model(torch.rand(1, 1, 40, 36))
+        assert tuple(out.shape) == (1, 1, 40, 36), (
+            f"output {tuple(out.shape)}: pad to keep the size"
+        )
+
+    return run_check(name, check)

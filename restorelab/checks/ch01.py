@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from restorelab.checks import run_check
+from restorelab.checks import check_same_size_network, run_check
 
 
 def check_rgb_to_y(student: Callable[[torch.Tensor], torch.Tensor]) -> bool:
@@ -45,14 +45,4 @@ def check_psnr_y(student: Callable[[torch.Tensor, torch.Tensor, int], float]) ->
 
 def check_srcnn(student_class: type[nn.Module]) -> bool:
     """Chapter 1: a 9-5-5 SRCNN on one channel keeps the size and has 57,281 parameters."""
-
-    def check() -> None:
-        model = student_class()
-        count = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        assert count == 57_281, f"{count:,} parameters, expected 57,281 (9-5-5, 64/32 filters)"
-        out = model(torch.rand(1, 1, 20, 23))
-        assert tuple(out.shape) == (1, 1, 20, 23), (
-            f"output {tuple(out.shape)}: pad to keep the size"
-        )
-
-    return run_check("SRCNN", check)
+    return check_same_size_network("SRCNN", student_class, 57_281, "9-5-5, 64/32 filters")

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from restorelab.checks import run_check
+from restorelab.checks import check_same_size_network, run_check
 
 
 def check_block_dct(student: Callable[[torch.Tensor], torch.Tensor]) -> bool:
@@ -57,14 +57,4 @@ def check_quantisation_table(student: Callable[[int], torch.Tensor]) -> bool:
 
 def check_arcnn(student_class: type[nn.Module]) -> bool:
     """Chapter 2: AR-CNN 9-7-1-5 on one channel keeps the size and has 106,561 parameters."""
-
-    def check() -> None:
-        model = student_class()
-        count = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        assert count == 106_561, f"{count:,} parameters, expected 106,561 (9-7-1-5, 64/32/16)"
-        out = model(torch.rand(1, 1, 40, 36))
-        assert tuple(out.shape) == (1, 1, 40, 36), (
-            f"output {tuple(out.shape)}: pad to keep the size"
-        )
-
-    return run_check("AR-CNN", check)
+    return check_same_size_network("AR-CNN", student_class, 106_561, "9-7-1-5, 64/32/16 filters")
