@@ -86,3 +86,20 @@ def test_folder_dataset_and_errors(tmp_path):
         load_folder(tmp_path)
     with pytest.raises(FileNotFoundError, match="no image files"):
         ImageFolder(tmp_path / "empty" if (tmp_path / "empty").mkdir() is None else None)
+
+
+def test_download_registry_names_the_files_of_the_local_benchmarks(datasets_dir):
+    """What `download=True` fetches in Colab has the same images as the course's local copies."""
+    from pathlib import Path
+
+    from restorelab.data import BENCHMARKS
+
+    compared = 0
+    for name, spec in BENCHMARKS.items():
+        folder = datasets_dir / name
+        if not folder.is_dir():
+            continue  # e.g. Train400, a training set only downloaded
+        local = {p.stem for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")}
+        assert {Path(f).stem for f in spec["files"]} == local, name
+        compared += 1
+    assert compared >= 6
