@@ -20,16 +20,6 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if metrics["model_psnr_y"] > metrics["bicubic_psnr_y"] else 1
 
 
-def _train_images(source: str):
-    from restorelab.data import BENCHMARKS, benchmark_images, embedded_photos, load_folder
-
-    if source in ("embedded", "embedded:train"):
-        return embedded_photos("train")
-    if source in BENCHMARKS:  # e.g. Train400, found locally or downloaded
-        return [image for _, image in benchmark_images(source, download=True)]
-    return load_folder(source, mode="rgb")
-
-
 # what each task's input is called in the tables (the "do nothing" baseline)
 BASELINES = {"sr": "bicubic", "jpeg": "JPEG input", "denoise": "noisy input"}
 
@@ -48,7 +38,7 @@ def _task(args: argparse.Namespace):
 
 
 def _train(args: argparse.Namespace) -> int:
-    from restorelab.data import embedded_photos, load_folder
+    from restorelab.data import embedded_photos, load_folder, training_images
     from restorelab.experiment import make_trainer
     from restorelab.train import TrainConfig
 
@@ -69,7 +59,7 @@ def _train(args: argparse.Namespace) -> int:
         device=args.device,
     )
     trainer = make_trainer(
-        args.model, task, _train_images(args.data), val, config, args.out,
+        args.model, task, training_images(args.data), val, config, args.out,
         patch_size=args.patch_size, loss=args.loss, preset=args.preset,
     )  # fmt: skip
     trainer.fit(resume=args.resume)

@@ -103,3 +103,17 @@ def test_download_registry_names_the_files_of_the_local_benchmarks(datasets_dir)
         assert {Path(f).stem for f in spec["files"]} == local, name
         compared += 1
     assert compared >= 6
+
+
+def test_training_images_from_every_kind_of_source(tmp_path, datasets_dir):
+    from restorelab.data import embedded_photos, training_images
+    from restorelab.io import write_image
+
+    assert len(training_images("embedded")) == len(embedded_photos("train"))
+    classic5 = training_images("Classic5")  # a registered set, found in ../shared
+    assert len(classic5) == 5 and classic5[0].shape[0] == 1
+    write_image(tmp_path / "a.png", torch.rand(3, 8, 8))
+    (folder_image,) = training_images(str(tmp_path))
+    assert folder_image.dtype == torch.uint8 and folder_image.shape == (3, 8, 8)
+    with pytest.raises(FileNotFoundError, match="neither"):
+        training_images(str(tmp_path / "missing"))

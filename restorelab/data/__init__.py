@@ -5,7 +5,12 @@ deterministic per index.
 """
 
 from restorelab.data.arrow import ArrowImages
-from restorelab.data.benchmarks import BENCHMARKS, benchmark_dir, benchmark_images
+from restorelab.data.benchmarks import (
+    BENCHMARKS,
+    benchmark_dir,
+    benchmark_images,
+    training_images,
+)
 from restorelab.data.datasets import (
     ImageFolder,
     RandomPatches,
@@ -41,6 +46,7 @@ __all__ = [
     "VAL_PHOTOS",
     "benchmark_dir",
     "benchmark_images",
+    "training_images",
     "course2023",
     "descan18k",
     "download_descan18k",

@@ -111,3 +111,25 @@ def benchmark_images(name: str, download: bool = False) -> list[tuple[str, torch
     folder = benchmark_dir(name, download)
     mode = BENCHMARKS[name]["mode"]
     return [(path.stem, read_image(path, mode)) for path in list_images(folder)]
+
+
+def training_images(source: str, mode: str = "rgb") -> list[torch.Tensor]:
+    """The training images a chapter or ``restorelab train --data`` names, as tensors (C, H, W).
+
+    ``source``: ``"embedded"`` (the photos of scikit-image's training split, chapter 1 on), a
+    name of :data:`BENCHMARKS` such as ``"Train400"`` (found locally or downloaded), or a folder
+    of images read in ``mode`` (kept as uint8 to save memory).
+    """
+    from restorelab.data.datasets import load_folder
+    from restorelab.data.embedded import embedded_photos
+
+    if source in ("embedded", "embedded:train"):
+        return embedded_photos("train")
+    if source in BENCHMARKS:
+        return [image for _, image in benchmark_images(source, download=True)]
+    if not Path(source).is_dir():
+        raise FileNotFoundError(
+            f"training data {source!r} is neither 'embedded', a set of {sorted(BENCHMARKS)} "
+            "nor a folder"
+        )
+    return load_folder(source, mode=mode)
