@@ -105,8 +105,7 @@ def refresh_check_outputs(path: str | Path, parameters: dict | None = None) -> l
     """Run notebook ``path`` (QUICK by default) and store the outputs of its checked cells.
 
     ``nbval --nbval-lax`` compares only the cells whose source starts with ``# NBVAL_CHECK_OUTPUT``
-    (the labs' check cells, the chapters' "this QUICK run reproduces the stored numbers" line):
-    their stored outputs are what CI expects. Every other cell is left as it is, without outputs.
+    (the solutions' check cells): their stored outputs are what CI expects. Every other cell is left as it is, without outputs.
     The notebook runs in its own folder, as nbval and jupyter-book run it. Returns the stored
     outputs' text, one line per checked cell.
     """
