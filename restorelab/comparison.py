@@ -23,6 +23,10 @@ KEY = ("chapter", "model", "benchmark", "setting")
 SETTINGS = ("paper", "full", "QUICK")
 
 
+def _key(row: dict) -> tuple:
+    return tuple(row[name] for name in KEY)
+
+
 def _clean(row: dict) -> dict:
     missing = [name for name in COLUMNS if name not in row]
     if missing:
@@ -79,10 +83,10 @@ def comparison_table(
     Sorted by chapter, then benchmark and model in the order they first appear, then paper
     before full before QUICK.
     """
-    rows = {tuple(row[k] for k in KEY): row for row in load_results(path)}
+    rows = {_key(row): row for row in load_results(path)}
     for row in live or []:
         row = _clean(row)
-        rows[tuple(row[k] for k in KEY)] = row
+        rows[_key(row)] = row
     chosen = [row for row in rows.values() if row["chapter"] <= upto_chapter]
     first = {}  # benchmarks and models keep the order in which they first appear
     for row in chosen:
@@ -105,11 +109,11 @@ def matches_stored(
     A False means the chapter's QUICK run no longer reproduces ``comparison.csv``: either the
     code changed what it computes, or the CSV needs the new numbers.
     """
-    stored = {tuple(row[k] for k in KEY): row for row in load_results(path)}
+    stored = {_key(row): row for row in load_results(path)}
     for row in map(_clean, live):
-        twin = stored.get(tuple(row[k] for k in KEY))
+        twin = stored.get(_key(row))
         if twin is None:
-            print(f"no stored row for {[row[k] for k in KEY]}")
+            print(f"no stored row for {_key(row)}")
             return False
         for name, tolerance in (("psnr", tolerance_db), ("ssim", 0.002)):
             if row[name] is not None and abs(row[name] - (twin[name] or 0.0)) > tolerance:

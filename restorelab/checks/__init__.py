@@ -34,8 +34,10 @@ def check_same_size_network(
     """
 
     def check() -> None:
+        from restorelab.models import count_params
+
         model = student_class()
-        count = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        count = count_params(model)
         assert count == params, f"{count:,} parameters, expected {params:,} ({layout})"
         out = model(torch.rand(1, 1, 40, 36))
         assert tuple(out.shape) == (1, 1, 40, 36), (

@@ -46,8 +46,7 @@ def check_dncnn(student_class: type[nn.Module]) -> bool:
         depth, features = 5, 8
         mine = student_class(depth, features)
         reference = models.build("dncnn", "paper", depth=depth, features=features)
-        count = sum(p.numel() for p in mine.parameters())
-        want = models.count_params(reference)
+        count, want = models.count_params(mine), models.count_params(reference)
         assert count == want, (
             f"{count:,} parameters for depth={depth}, features={features}, expected {want:,}: "
             "Conv+ReLU, then depth-2 times Conv+BatchNorm+ReLU, then Conv (3x3, with biases)"
