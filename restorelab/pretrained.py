@@ -1,0 +1,252 @@
+"""Reference checkpoints: trained models by name, each with its model card.
+
+Taught in chapters 1-4, which show a reference model beside the one they train in QUICK mode.
+``load("dncnn-s25")`` returns the network ready for evaluation (``eval()`` mode, on ``device``);
+``info(name)`` returns its model card: the exact ``restorelab train`` command, the data, steps,
+batch, wall time and hardware, the commit, and its evaluation table with the metric convention.
+
+Weights are safetensors files (never pickles), stored in the package while each is at most 4 MB
+(fp16 where that moves no reported PSNR by more than 0.01 dB). A reference may instead name a
+``url`` with its ``sha256``: it is downloaded once to ``~/.cache/restorelab/weights`` and
+checked; offline, the error says which file is missing and where to put it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from restorelab import models
+from restorelab.tasks import TASKS, Task
+
+WEIGHTS = Path(__file__).parent / "weights"
+CACHE = Path.home() / ".cache" / "restorelab" / "weights"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A reference model: how it is built, the task it solves, how it is trained and scored.
+
+    ``task``: the settings :func:`restorelab.experiment.make_task` takes (with ``name``).
+    ``train_args``: the ``restorelab train`` options of its recipe (steps are chosen by the
+    training script and recorded in the card). ``benchmarks``: where its card scores it.
+    """
+
+    model: str
+    task: dict
+    train_args: tuple[str, ...]
+    benchmarks: tuple[str, ...]
+    preset: str = "paper"
+    model_kwargs: dict = field(default_factory=dict)
+    url: str | None = None
+    sha256: str | None = None
+
+
+REFERENCES: dict[str, Reference] = {
+    "srcnn-x2": Reference(
+        model="srcnn",
+        task={"name": "sr", "scale": 2, "channels": "y", "pre_upsample": True},
+        train_args=("--model", "srcnn", "--task", "sr", "--scale", "2", "--patch-size", "48",
+                    "--batch-size", "128", "--lr", "1e-3", "--loss", "l2"),
+        benchmarks=("Set5", "Set14"),
+    ),
+    "arcnn-q10": Reference(
+        model="arcnn",
+        task={"name": "jpeg", "quality": 10, "channels": "y"},
+        train_args=("--model", "arcnn", "--task", "jpeg", "--quality", "10", "--patch-size", "48",
+                    "--batch-size", "64", "--lr", "5e-4", "--loss", "l2"),
+        benchmarks=("Classic5",),
+    ),
+    "dncnn-s25": Reference(
+        model="dncnn",
+        task={"name": "denoise", "sigma": 25.0, "sigma_range": None, "channels": "grey"},
+        train_args=("--model", "dncnn", "--task", "denoise", "--sigma", "25", "--patch-size",
+                    "40", "--batch-size", "128", "--lr", "1e-3", "--loss", "l2"),
+        benchmarks=("Set12", "BSD68"),
+    ),
+    "msrresnet-x4": Reference(
+        model="msrresnet",
+        task={"name": "sr", "scale": 4, "channels": "rgb", "pre_upsample": False},
+        train_args=("--model", "msrresnet", "--task", "sr", "--scale", "4", "--channels", "rgb",
+                    "--no-pre-upsample", "--patch-size", "128", "--batch-size", "32",
+                    "--lr", "3e-4", "--loss", "l1"),
+        benchmarks=("Set5", "Set14"),
+    ),
+}  # fmt: skip
+
+
+def available() -> list[str]:
+    """Names of the registered reference checkpoints."""
+    return sorted(REFERENCES)
+
+
+def _reference(name: str) -> Reference:
+    if name not in REFERENCES:
+        raise KeyError(f"unknown reference checkpoint {name!r}; known: {available()}")
+    return REFERENCES[name]
+
+
+def card_path(name: str) -> Path:
+    """Where the model card (JSON) of ``name`` lives in the package."""
+    _reference(name)
+    return WEIGHTS / f"{name}.json"
+
+
+def info(name: str) -> dict:
+    """The model card of ``name``: command, data, steps, batch, time, hardware, commit, scores."""
+    path = card_path(name)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no model card for {name!r} (not trained yet?)")
+    return json.loads(path.read_text())
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _download(url: str, sha256: str, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(response, out)
+        if _sha256(Path(tmp)) != sha256:
+            raise ValueError(f"{url}: downloaded file does not match its sha256 {sha256}")
+        os.replace(tmp, target)
+    except OSError as error:
+        raise FileNotFoundError(
+            f"{target}: missing, and downloading it from {url} failed ({error}); download it "
+            "by hand and put it there"
+        ) from error
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def weights_path(name: str) -> Path:
+    """The safetensors file of ``name``: in the package, or downloaded (and checked) once."""
+    ref = _reference(name)
+    local = WEIGHTS / f"{name}.safetensors"
+    if local.exists():
+        return local
+    if ref.url is None:
+        raise FileNotFoundError(
+            f"{local}: the weights of {name!r} are missing (a checkout without them? run "
+            "scripts/train_references.py to train them)"
+        )
+    cached = CACHE / f"{name}.safetensors"
+    if not cached.exists():
+        _download(ref.url, ref.sha256 or "", cached)
+    return cached
+
+
+def build(name: str) -> nn.Module:
+    """The untrained network of reference ``name``."""
+    ref = _reference(name)
+    kwargs = {"in_channels": task(name).model_channels, "out_channels": task(name).model_channels}
+    return models.build(ref.model, ref.preset, **{**kwargs, **ref.model_kwargs})
+
+
+def task(name: str) -> Task:
+    """The task (degradation and scoring) reference ``name`` was trained for."""
+    spec = dict(_reference(name).task)
+    return TASKS[spec.pop("name")](**spec)
+
+
+def load(name: str, device: str | torch.device = "cpu") -> nn.Module:
+    """Reference ``name`` with its trained weights, in ``eval()`` mode on ``device`` (float32)."""
+    from safetensors.torch import load_file
+
+    path = weights_path(name)
+    model = build(name)
+    try:
+        state = load_file(str(path))
+    except Exception as error:  # safetensors raises its own error types
+        raise ValueError(f"{path}: not a readable safetensors file ({error})") from error
+    model.load_state_dict({key: value.float() for key, value in state.items()})
+    return model.to(device).eval()
+
+
+def save_weights(state: dict[str, torch.Tensor], path: Path, half: bool) -> None:
+    """Write a state dict as safetensors (fp16 when ``half``), atomically."""
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {
+        key: (value.half() if half and value.is_floating_point() else value).contiguous()
+        for key, value in state.items()
+    }
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp))
+    os.replace(tmp, path)
+
+
+def benchmark_inputs(
+    task: Task, benchmark: str, download: bool = False
+) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
+    """The clean images of ``benchmark`` and, for super-resolution on Set5, its MATLAB LR files.
+
+    Returns ``(clean, degraded)``; ``degraded`` is None when the task degrades the images itself.
+    """
+    from restorelab.data import benchmark_dir, benchmark_images
+    from restorelab.io import list_images, read_image
+
+    clean = [image for _, image in benchmark_images(benchmark, download=download)]
+    scale = getattr(task, "scale", None)
+    if benchmark != "Set5" or scale is None:
+        return clean, None
+    lr_dir = benchmark_dir(f"Set5/LR_bicubic/X{scale}", download=download)
+    return clean, [read_image(path, "rgb") for path in list_images(lr_dir)]
+
+
+def convention(name: str) -> str:
+    """How the card's numbers of reference ``name`` are computed (stated with every table)."""
+    spec = _reference(name).task
+    if spec["name"] == "sr":
+        return (
+            f"Y channel (BT.601 studio range), {spec['scale']} px shaved from every border, HR "
+            "cropped to a multiple of the scale; Set5 input: the MATLAB LR files; other sets: "
+            "restorelab's MATLAB-exact bicubic; outputs rounded to 8 bits; SSIM: Gaussian "
+            "window 11, sigma 1.5, no downsampling"
+        )
+    if spec["name"] == "jpeg":
+        return (
+            f"grey images compressed by libjpeg (Pillow) at quality {spec['quality']}; PSNR, SSIM "
+            "(Gaussian window 11, sigma 1.5, no downsampling) and PSNR-B on the 8-bit output, "
+            "no border shave"
+        )
+    return (
+        f"grey images, Gaussian noise of sigma {spec['sigma']:g} (0-255 scale) added to the float "
+        "image with a fixed seed per image, not clipped; PSNR and SSIM on the 8-bit output, no "
+        "border shave"
+    )
+
+
+def evaluate(name: str, download: bool = False) -> dict[str, dict[str, dict[str, float]]]:
+    """Reference ``name`` and its input ("do nothing") scored on each benchmark of its card.
+
+    Returns ``{benchmark: {"model": {metric: mean}, "input": {metric: mean}}}``.
+    """
+    from restorelab.experiment import mean_scores
+
+    model, solved = load(name), task(name)
+    results = {}
+    for benchmark in _reference(name).benchmarks:
+        clean, degraded = benchmark_inputs(solved, benchmark, download)
+        results[benchmark] = {
+            "model": mean_scores(solved.evaluate(model, clean, degraded)),
+            "input": mean_scores(solved.evaluate(None, clean, degraded)),
+        }
+    return results
