@@ -74,8 +74,10 @@ def jpeg(
         raise ValueError(f"JPEG takes 1 or 3 channels, got {images.shape[1]}")
     encode_jpeg, decode_jpeg = _codec()
     qualities = jpeg_qualities(images.shape[0], quality, generator)
+    # nvjpeg (CUDA) encodes 3-channel images only: grey batches go through the CPU codec
+    codec_device = images.device if images.shape[1] == 3 else torch.device("cpu")
     # round half up to 8 bits, in place on one temporary: the conversion costs as much as the codec
-    pixels = images.detach().mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
+    pixels = images.detach().mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).to(codec_device)
     out = torch.empty_like(pixels)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -83,6 +85,6 @@ def jpeg(
             index = [i for i, value in enumerate(qualities) if value == q]
             encoded = encode_jpeg([pixels[i] for i in index], quality=q)
             encoded = [data.cpu() for data in encoded]  # decode_jpeg reads bytes from CPU memory
-            for i, image in zip(index, decode_jpeg(encoded, device=images.device), strict=True):
+            for i, image in zip(index, decode_jpeg(encoded, device=codec_device), strict=True):
                 out[i] = image
-    return out.to(images.dtype).div_(255)
+    return out.to(images.device, images.dtype).div_(255)
