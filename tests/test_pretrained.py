@@ -1,0 +1,121 @@
+"""Reference checkpoints: every registered one loads and reproduces its model card's numbers."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+import torch
+
+from restorelab import pretrained
+from restorelab.data import benchmark_dir
+from restorelab.models import count_params
+
+NAMES = pretrained.available()
+
+
+def _missing_benchmarks(name: str) -> list[str]:
+    missing = []
+    for bench in pretrained.REFERENCES[name].benchmarks:
+        try:
+            benchmark_dir(bench)
+        except FileNotFoundError:
+            missing.append(bench)
+    return missing
+
+
+def test_registry_names_the_four_chapter_models() -> None:
+    assert NAMES == ["arcnn-q10", "dncnn-s25", "msrresnet-x4", "srcnn-x2"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_stored_weights_are_small_safetensors_with_a_card(name: str) -> None:
+    path = pretrained.weights_path(name)
+    assert path.suffix == ".safetensors" and path.stat().st_size <= 4 * 2**20
+    card = pretrained.info(name)
+    for key in ("command", "steps", "batch_size", "wall_seconds", "hardware", "commit",
+                "evaluation", "convention", "data"):  # fmt: skip
+        assert card[key], f"{name}: the card has no {key}"
+    assert card["command"].startswith("restorelab train ")
+    assert f"--steps {card['steps']}" in card["command"]
+    model = pretrained.load(name)
+    assert not model.training
+    assert count_params(model) == card["parameters"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_checkpoint_reproduces_its_card(name: str) -> None:
+    missing = _missing_benchmarks(name)
+    if missing:
+        pytest.skip(f"benchmarks {missing} not found (set RESTORELAB_DATA or use ../shared)")
+    card = pretrained.info(name)["evaluation"]
+    measured = pretrained.evaluate(name)
+    for bench, rows in card.items():
+        for who in ("model", "input"):
+            for metric, value in rows[who].items():
+                tolerance = 0.01 if "psnr" in metric else 1e-4
+                assert measured[bench][who][metric] == pytest.approx(value, abs=tolerance), (
+                    f"{name} {bench} {who} {metric}"
+                )
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_reference_beats_its_input_on_its_first_benchmark(name: str) -> None:
+    card = pretrained.info(name)["evaluation"]
+    bench = pretrained.REFERENCES[name].benchmarks[0]
+    metric = next(iter(card[bench]["model"]))
+    assert card[bench]["model"][metric] > card[bench]["input"][metric] + 0.5
+
+
+def test_unknown_name_lists_the_known_ones() -> None:
+    with pytest.raises(KeyError, match="srcnn-x2"):
+        pretrained.load("srcnn-x3")
+
+
+def _hosted(monkeypatch, tmp_path, name: str, url: str, sha256: str) -> None:
+    ref = pretrained.REFERENCES[name]
+    monkeypatch.setitem(
+        pretrained.REFERENCES, name, pretrained.Reference(**{**ref.__dict__, "url": url, "sha256": sha256})
+    )
+    monkeypatch.setattr(pretrained, "WEIGHTS", tmp_path / "package")
+    monkeypatch.setattr(pretrained, "CACHE", tmp_path / "cache")
+
+
+def test_hosted_weights_are_downloaded_once_and_checked(monkeypatch, tmp_path) -> None:
+    source = pretrained.weights_path("srcnn-x2")
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    _hosted(monkeypatch, tmp_path, "srcnn-x2", source.as_uri(), digest)
+    model = pretrained.load("srcnn-x2")
+    assert (tmp_path / "cache" / "srcnn-x2.safetensors").exists()
+    x = torch.rand(1, 1, 24, 24)
+    reference = pretrained.REFERENCES["srcnn-x2"]
+    assert reference.url == source.as_uri()
+    assert model(x).shape == x.shape
+
+
+def test_hosted_weights_with_a_wrong_sha256_are_refused(monkeypatch, tmp_path) -> None:
+    source = pretrained.weights_path("srcnn-x2")
+    _hosted(monkeypatch, tmp_path, "srcnn-x2", source.as_uri(), "0" * 64)
+    with pytest.raises(ValueError, match="sha256"):
+        pretrained.load("srcnn-x2")
+    assert not (tmp_path / "cache" / "srcnn-x2.safetensors").exists()
+
+
+def test_offline_download_names_the_missing_file(monkeypatch, tmp_path) -> None:
+    _hosted(monkeypatch, tmp_path, "srcnn-x2", "http://127.0.0.1:9/srcnn-x2.safetensors", "0" * 64)
+    with pytest.raises(FileNotFoundError, match=r"srcnn-x2\.safetensors: missing"):
+        pretrained.load("srcnn-x2")
+
+
+def test_missing_weights_without_a_url_say_how_to_get_them(monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(pretrained, "WEIGHTS", tmp_path)
+    with pytest.raises(FileNotFoundError, match="train_references.py"):
+        pretrained.load("dncnn-s25")
+
+
+def test_corrupt_weights_name_the_file(monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(pretrained, "WEIGHTS", tmp_path)
+    (tmp_path / "dncnn-s25.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ValueError, match="dncnn-s25.safetensors: not a readable"):
+        pretrained.load("dncnn-s25")
