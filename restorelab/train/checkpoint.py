@@ -190,8 +190,8 @@ def open_run(
     * ``overwrite``: the run there is deleted, training starts at step 0;
     * neither flag: a folder holding a run is refused (FileExistsError offering both flags);
     * ``resume``: continue from ``last.pt``; when only ``best.pt`` is left, from it (so a better
-      ``best.pt`` is never replaced by a fresh start); with logs but no checkpoint (killed
-      before the first save), from step 0; with no run at all, from step 0, or, with
+      ``best.pt`` is never replaced by a fresh start); with logs or temporary files but no
+      checkpoint (killed before or during the first save), from step 0; with no run at all, from step 0, or, with
       ``require_run``, FileNotFoundError. A checkpoint whose settings contradict ``config``
       raises ValueError naming each difference.
     """
@@ -218,7 +218,7 @@ def open_run(
         return None, False
     found = next((out_dir / n for n in ("last.pt", "best.pt") if (out_dir / n).exists()), None)
     if found is None:
-        if holds_run:
+        if holds_run or stale:
             note(f"{out_dir}: no checkpoint yet (the run stopped before its first): from step 0")
             return None, True
         if require_run:

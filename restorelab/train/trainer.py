@@ -105,6 +105,7 @@ class Trainer:
         self.step = 0
         self.best: float = -math.inf
         self.history: list[dict[str, float]] = []
+        self.running: list[float] = []  # losses of the steps since the last training log row
         self._writer = None
         self._opened = False
 
@@ -156,6 +157,7 @@ class Trainer:
             "step": self.step,
             "best": self.best,
             "history": self.history,
+            "running": self.running,
             "rng": rng_state(),
             "config": asdict(self.config),
         }
@@ -166,6 +168,7 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.step, self.best, self.history = state["step"], state["best"], state["history"]
+        self.running = list(state.get("running", []))
         set_rng_state(state["rng"])
         steps_before = state["config"]["steps"]
         if steps_before != self.config.steps:
@@ -288,7 +291,8 @@ class Trainer:
         return results
 
     def train_step(self, batch: Batch) -> float:
-        """One optimisation step on a device batch (this rank's shard); returns its loss."""
+        """One optimisation step on a device batch (this rank's shard); returns the loss of the
+        global batch (the mean over the ranks)."""
         cfg = self.config
         if self.make_pair is not None:
             if self.world > 1:  # degrade the global batch exactly as one process would
@@ -315,7 +319,7 @@ class Trainer:
         self.scaler.update()
         self.scheduler.step()
         self.step += 1
-        return float(loss.detach())
+        return distributed.mean(float(loss.detach()))
 
     def fit(
         self,
@@ -351,21 +355,21 @@ class Trainer:
             progress = tqdm(
                 total=cfg.steps, initial=self.step, desc="train", unit="step", mininterval=2.0
             )
-        started, running = time.perf_counter(), []
+        started = time.perf_counter()
         batches = self._loader()
         if cfg.prefetch:
             batches = Prefetcher(batches, self.device, depth=cfg.prefetch)
         for batch in batches:
-            running.append(self.train_step(batch if cfg.prefetch else _on(batch, self.device)))
+            self.running.append(self.train_step(batch if cfg.prefetch else _on(batch, self.device)))
             if progress is not None:
                 progress.update(1)
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                loss = distributed.mean(float(np.mean(running)))
+                loss = float(np.mean(self.running))
                 lr = self.scheduler.get_last_lr()[0]
                 seconds = time.perf_counter() - started
                 self._log({"step": self.step, "kind": "train", "loss": loss, "lr": lr,
                            "seconds": seconds})  # fmt: skip
-                running = []
+                self.running = []
                 if progress is not None:
                     progress.set_postfix(loss=f"{loss:.4g}")
             results = self._end_of_step(stop_at)
