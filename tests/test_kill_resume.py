@@ -50,10 +50,11 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path):
         args = train_args(data, out, *resume)
         if where == "timer":
             delay = rng.uniform(0.5, 6.0)
-            ends.append((f"timer {delay:.1f}s", _launch([sys.executable, "-m", "restorelab", *args], delay)))
+            command, where = [sys.executable, "-m", "restorelab", *args], f"timer {delay:.1f}s"
         else:
-            script = str(ROOT / "tests" / "train_runs.py")
-            ends.append((f"{where} {n}", _launch([sys.executable, script, where, str(n), "--", *args], None)))
+            delay, script = None, str(ROOT / "tests" / "train_runs.py")
+            command, where = [sys.executable, script, where, str(n), "--", *args], f"{where} {n}"
+        ends.append((where, _launch(command, delay)))
     run([sys.executable, "-m", "restorelab", *train_args(data, out, "--resume")])
     print(f"kills: {ends}; {time.perf_counter() - started:.0f} s")
     assert sum(end == "killed itself" for _, end in ends) >= 4, ends
