@@ -26,13 +26,13 @@ T = TypeVar("T")
 
 
 def launched() -> bool:
-    """True when this process was started by torchrun (or any launcher setting ``WORLD_SIZE``)."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    """True when this process was started by torchrun (even with one process)."""
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
 def active() -> bool:
-    """True when a process group with more than one rank is initialised."""
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    """True when a process group is initialised (under torchrun, also with one rank)."""
+    return dist.is_available() and dist.is_initialized()
 
 
 def rank() -> int:
@@ -72,6 +72,11 @@ def init(device: torch.device, timeout_minutes: float = 60) -> torch.device:
             timeout=datetime.timedelta(minutes=timeout_minutes),
         )
     return device
+
+
+def backend() -> str | None:
+    """The process group's backend (``"nccl"``, ``"gloo"``), None without one."""
+    return dist.get_backend() if active() else None
 
 
 def shutdown() -> None:
@@ -118,7 +123,7 @@ def mean(value: float) -> float:
     if not active():
         return value
     # float64 on the CPU would need gloo under NCCL; a device tensor works for both backends
-    device = torch.device("cuda", local_rank()) if dist.get_backend() == "nccl" else "cpu"
+    device = torch.device("cuda", local_rank()) if backend() == "nccl" else "cpu"
     total = torch.tensor([value], dtype=torch.float64, device=device)
     dist.all_reduce(total)
     return float(total) / world_size()

@@ -83,15 +83,18 @@ class Trainer:
                 f"batch_size {cfg.batch_size} must be a multiple of the {self.world} ranks"
             )
         seed_everything(cfg.seed)
-        if self.world > 1 and self.device.type == "cuda":
+        if distributed.active() and self.device.type == "cuda":
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # batch norm over all ranks
         self.model = model.to(self.device)
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         network: nn.Module = self.model
-        if self.world > 1:
+        if distributed.active():  # under torchrun, also with one rank: the same code path
             ids = [self.device.index] if self.device.type == "cuda" else None
             network = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+            if self.rank == 0:
+                note(f"DistributedDataParallel: {self.world} rank(s), {distributed.backend()}, "
+                     f"{cfg.batch_size // self.world} of the batch of {cfg.batch_size} each")  # fmt: skip
         self.forward = torch.compile(network) if cfg.compile else network
         self.train_set, self.loss_fn = train_set, loss_fn
         self.make_pair, self.validate, self.check = make_pair, validate, check
