@@ -265,10 +265,17 @@ class Trainer:
         return distributed.agree(run)
 
     def _validation_due(self) -> bool:
+        """True at a validation step whose validation is not in the history yet."""
         cfg = self.config
         due = self.step == cfg.steps or (cfg.val_every and self.step % cfg.val_every == 0)
-        done = any(r["kind"] == "val" and r["step"] == self.step for r in self.history)
-        return self.validate is not None and bool(due) and not done
+        if self.validate is None or not due:
+            return False
+        for row in reversed(self.history):  # this step's rows are the last ones
+            if row["step"] < self.step:
+                break
+            if row["kind"] == "val":
+                return False
+        return True
 
     def _run_validation(self) -> dict[str, float]:
         results = self._evaluate(self.validate)
