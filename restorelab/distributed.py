@@ -103,18 +103,23 @@ def broadcast(value: T) -> T:
 def agree(fn: Callable[[], T]) -> T:
     """Run ``fn`` on rank 0 only; every rank returns its result or raises its error.
 
-    The error is raised again as the same type with the same message when the type can be
-    built from a message (OSError, ValueError, ...), else as RuntimeError.
+    Rank 0 raises the error itself; the others raise one of the same built-in type (OSError,
+    ValueError ...; RuntimeError for other types) with the same message.
     """
-    outcome: tuple[Any, BaseException | None] = (None, None)
+    outcome: tuple[Any, tuple[type, str] | None] = (None, None)
+    error: Exception | None = None
     if is_main():
         try:
             outcome = (fn(), None)
-        except Exception as error:  # handed to every rank, raised there
-            outcome = (None, error)
-    result, error = broadcast(outcome)
+        except Exception as raised:  # told to every rank, raised there
+            error = raised
+            kind = type(raised) if type(raised).__module__ == "builtins" else RuntimeError
+            outcome = (None, (kind, str(raised)))
+    result, failure = broadcast(outcome)
     if error is not None:
         raise error
+    if failure is not None:
+        raise failure[0](failure[1])
     return result
 
 

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -54,17 +55,38 @@ def _trainer(out_dir, steps: int = 10) -> Trainer:
     return Trainer(model, patches, F.mse_loss, config, TASK.make_pair, validate, out_dir)
 
 
-def _rank(rank: int, world: int, port: int, out_dir: str) -> None:
-    """One rank of a Python (not command-line) run, with torchrun's environment variables."""
+def _as_torchrun(rank: int, world: int, port: int) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       LOCAL_RANK=str(rank), WORLD_SIZE=str(world))  # fmt: skip
     torch.set_num_threads(1)
+
+
+def _rank(rank: int, world: int, port: int, out_dir: str) -> None:
+    """One rank of a Python (not command-line) run, with torchrun's environment variables."""
+    _as_torchrun(rank, world, port)
     try:
         trainer = _trainer(out_dir)
         assert (distributed.rank(), distributed.world_size()) == (rank, world)
         trainer.fit()
     finally:
         distributed.shutdown()
+
+
+def _refuse_on_rank_0(rank: int, port: int, out_dir: str) -> None:
+    """Rank 0 finds a problem (here: a run folder in the way); every rank must stop with it."""
+    _as_torchrun(rank, 2, port)
+    distributed.init(torch.device("cpu"))
+
+    def check() -> None:
+        if distributed.rank() == 0:
+            raise FileExistsError("runs/x already holds a run")
+
+    try:
+        distributed.agree(check)
+    except FileExistsError as error:
+        (Path(out_dir) / f"{rank}.txt").write_text(str(error))
+    assert distributed.agree(lambda: distributed.rank() + 42) == 42  # rank 0's answer
+    distributed.shutdown()
 
 
 def _free_port() -> int:
@@ -83,6 +105,13 @@ def test_sampler_shards_each_global_batch():
         assert shards[1][2 * step : 2 * step + 2] == whole[4 * step + 2 : 4 * step + 4]
     with pytest.raises(ValueError, match="multiple of the 3 ranks"):
         StepSampler(10, 0, 8, 0, batch_size=4, world_size=3)
+
+
+def test_an_error_on_rank_0_stops_every_rank_with_its_message(tmp_path):
+    mp.spawn(_refuse_on_rank_0, args=(_free_port(), str(tmp_path)), nprocs=2, join=True)
+    assert [(tmp_path / f"{r}.txt").read_text() for r in range(2)] == [
+        "runs/x already holds a run"
+    ] * 2
 
 
 def test_two_ranks_train_the_same_weights_as_one(tmp_path):
