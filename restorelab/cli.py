@@ -38,6 +38,7 @@ def _task(args: argparse.Namespace):
 
 
 def _train(args: argparse.Namespace) -> int:
+    from restorelab import distributed
     from restorelab.data import embedded_photos, load_folder, training_images
     from restorelab.experiment import make_trainer
     from restorelab.train import TrainConfig
@@ -51,6 +52,7 @@ def _train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         lr=args.lr,
         val_every=args.val_every,
+        checkpoint_every=args.checkpoint_every,
         seed=args.seed,
         amp=args.amp,
         channels_last=args.channels_last,
@@ -58,12 +60,16 @@ def _train(args: argparse.Namespace) -> int:
         num_workers=args.workers,
         device=args.device,
     )
-    trainer = make_trainer(
-        args.model, task, training_images(args.data), val, config, args.out,
-        patch_size=args.patch_size, loss=args.loss, preset=args.preset,
-    )  # fmt: skip
-    trainer.fit(resume=args.resume)
-    print(json.dumps({"step": trainer.step, "best": trainer.best, "out": str(args.out)}))
+    try:  # under torchrun the Trainer joins the process group; leave it on every exit
+        trainer = make_trainer(
+            args.model, task, training_images(args.data), val, config, args.out,
+            patch_size=args.patch_size, loss=args.loss, preset=args.preset,
+        )  # fmt: skip
+        trainer.fit(resume=args.resume, overwrite=args.overwrite, require_run=args.resume)
+        if distributed.is_main():
+            print(json.dumps({"step": trainer.step, "best": trainer.best, "out": str(args.out)}))
+    finally:
+        distributed.shutdown()
     return 0
 
 
@@ -167,7 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--workers", type=int, default=0)
     train.add_argument("--device", default="auto")
     train.add_argument("--out", default="runs/train", help="checkpoints and logs go here")
-    train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    train.add_argument("--checkpoint-every", type=int, default=0,
+                       help="also write OUT/last.pt every N steps (it is always written before "
+                       "each validation)")  # fmt: skip
+    train.add_argument("--resume", action="store_true", help="continue the run in OUT")
+    train.add_argument("--overwrite", action="store_true",
+                       help="delete the run in OUT (checkpoints, logs) and start again")  # fmt: skip
     train.set_defaults(func=_train)
 
     evaluate = sub.add_parser("eval", help="evaluate a checkpoint: PSNR/SSIM table vs its input")

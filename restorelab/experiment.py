@@ -22,6 +22,7 @@ from restorelab.tasks import TASKS, Task
 from restorelab.train import TrainConfig, Trainer, read_checkpoint, seed_everything
 
 LOSSES = {"l1": F.l1_loss, "l2": F.mse_loss}
+CHECK_CROP = 64  # validation images are tried on crops this size before training starts
 
 
 def make_task(name: str, **settings) -> Task:
@@ -54,7 +55,13 @@ def make_trainer(
     preset: str = "paper",
     **model_kwargs,
 ) -> Trainer:
-    """A :class:`Trainer` for ``model_name`` on ``task``, validated on ``val_images``."""
+    """A :class:`Trainer` for ``model_name`` on ``task``, validated on ``val_images``.
+
+    Before its first step the Trainer runs the validation on a corner crop of each validation
+    image, so a bad image stops the run at once rather than at the first validation.
+    """
+    if not val_images:
+        raise ValueError("no validation images: pass at least one")
     model_kwargs.setdefault("in_channels", task.model_channels)
     model_kwargs.setdefault("out_channels", task.model_channels)
     seed_everything(config.seed)  # the initial weights depend on the seed only
@@ -73,7 +80,12 @@ def make_trainer(
     def validate(net: nn.Module) -> dict[str, float]:
         return mean_scores(task.evaluate(net, val_images))
 
-    return Trainer(model, patches, LOSSES[loss], config, task.make_pair, validate, out_dir)
+    def check(net: nn.Module) -> None:
+        task.evaluate(net, [image[..., :CHECK_CROP, :CHECK_CROP] for image in val_images])
+
+    return Trainer(
+        model, patches, LOSSES[loss], config, task.make_pair, validate, out_dir, check=check
+    )
 
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[nn.Module, Task]:

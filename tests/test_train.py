@@ -103,3 +103,19 @@ def test_bad_config_is_rejected():
         _trainer(None, 2, optimizer="lbfgs")
     with pytest.raises(ValueError, match="unknown TrainConfig"):
         TrainConfig.from_dict({"stepz": 3})
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize(
+    "setting",
+    [{"amp": "bf16"}, {"amp": "fp16"}, {"amp": "bf16", "channels_last": True}, {"compile": True}],
+)
+def test_cuda_paths(setting, tmp_path):
+    trainer = _trainer(tmp_path, 4, device="cuda", **setting)
+    history = trainer.fit()
+    assert trainer.scaler.is_enabled() == (setting.get("amp") == "fp16")
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in history if r["kind"] == "train")
+    resumed = _trainer(tmp_path, 6, device="cuda", **setting)
+    resumed.fit(resume=True)  # a CUDA checkpoint (with CUDA RNG state) resumes
+    assert resumed.step == 6

@@ -1,0 +1,99 @@
+"""What defines a training run: :class:`TrainConfig`, its LR schedule, seeding and AMP dtype.
+
+Taught in chapter 1.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+import torch
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (saved in every checkpoint).
+
+    ``batch_size`` is the global batch: under torchrun each of the N ranks trains on
+    ``batch_size / N`` of it.
+    """
+
+    steps: int = 1000
+    batch_size: int = 16
+    lr: float = 1e-4
+    optimizer: str = "adam"  # adam | adamw | sgd
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    momentum: float = 0.9  # sgd only
+    scheduler: str = "cosine"  # constant | cosine | multistep
+    milestones: tuple[int, ...] = ()  # multistep: steps where the LR is multiplied by gamma
+    gamma: float = 0.5
+    warmup_steps: int = 0
+    min_lr: float = 1e-7  # cosine floor
+    grad_clip: float = 0.0  # max gradient norm; 0 = off
+    amp: str = "auto"  # auto (bf16/fp16 on CUDA, off on CPU) | off | bf16 | fp16
+    channels_last: bool = False
+    compile: bool = False
+    val_every: int = 0  # 0: validate only at the end
+    checkpoint_every: int = 0  # also write last.pt every N steps (always: before validating)
+    log_every: int = 10
+    num_workers: int = 0
+    prefetch: int = 2  # batches loaded and copied to the device ahead (0: none)
+    seed: int = 0
+    device: str = "auto"
+    monitor: str = "psnr_y"  # validation metric that picks best.pt (higher is better)
+    progress: bool = True
+    tensorboard: bool = True
+    extra: dict = field(default_factory=dict)  # free-form notes kept in the checkpoint
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields: {sorted(unknown)}")
+        return cls(**values)
+
+
+# settings a resumed run may change: they do not change what the checkpoint's weights mean
+RESUMABLE_CHANGES = frozenset(
+    {"steps", "val_every", "checkpoint_every", "log_every", "num_workers", "prefetch", "device",
+     "progress", "tensorboard", "amp", "channels_last", "compile"}
+)  # fmt: skip
+
+
+def lr_factor(config: TrainConfig, step: int) -> float:
+    """The learning rate of ``step`` (0-based) divided by ``config.lr``."""
+    if config.warmup_steps and step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    if config.scheduler == "constant":
+        return 1.0
+    if config.scheduler == "multistep":
+        return config.gamma ** sum(step >= m for m in config.milestones)
+    if config.scheduler == "cosine":
+        span = max(config.steps - config.warmup_steps, 1)
+        progress = min((step - config.warmup_steps) / span, 1.0)
+        floor = config.min_lr / config.lr
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+    raise ValueError(f"scheduler must be constant, cosine or multistep, got {config.scheduler!r}")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def amp_dtype(setting: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``setting`` on ``device``, or None for full precision."""
+    if setting == "off" or (setting == "auto" and device.type != "cuda"):
+        return None
+    if setting == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if setting in ("bf16", "fp16"):
+        return torch.bfloat16 if setting == "bf16" else torch.float16
+    raise ValueError(f"amp must be auto, off, bf16 or fp16, got {setting!r}")

@@ -1,0 +1,398 @@
+"""The Trainer every chapter uses.
+
+Taught in chapter 1 (several GPUs: the appendix). One loop for every model of the course:
+
+* device auto-selection; AMP on CUDA (bf16 where supported, else fp16 with a gradient scaler);
+  optional channels_last and torch.compile;
+* optimizer and LR schedule from a :class:`TrainConfig`;
+* batches built on the device: the dataset yields clean patches, a background
+  :class:`~restorelab.data.Prefetcher` copies the next ones to the device while this step runs,
+  and ``make_pair(batch, generator)`` degrades them in one batched call (see
+  :mod:`restorelab.tasks`);
+* validation every ``val_every`` steps; ``last.pt`` written (atomically) before each
+  validation, ``best.pt`` after it when the score improved;
+* exact resume: ``fit(resume=True)`` continues from ``last.pt`` as if never interrupted (model,
+  optimizer, schedule, scaler, RNG state, step; the data of step ``s`` depends only on the seed
+  and ``s``, see :mod:`restorelab.train.sampling`); a folder holding a run is never overwritten
+  by accident (see :func:`restorelab.train.checkpoint.open_run`);
+* under ``torchrun``, DistributedDataParallel: each rank reads its shard of the global batch,
+  the shards are gathered so that ``make_pair`` degrades exactly the batch one process would,
+  and each rank trains on its part; rank 0 alone validates and writes files;
+* a progress bar, ``log.csv`` (reproducible: a resumed run's is byte-identical to an
+  uninterrupted run's) and TensorBoard logs (which also get the wall-clock ``seconds``).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from restorelab import distributed
+from restorelab.data.prefetch import Prefetcher, map_tensors
+from restorelab.device import pick_device
+from restorelab.train.checkpoint import note, open_run, rng_state, save_atomic, set_rng_state
+from restorelab.train.config import TrainConfig, amp_dtype, lr_factor, seed_everything
+from restorelab.train.sampling import StepSampler, step_generator
+
+Batch = torch.Tensor | tuple[torch.Tensor, ...] | list[torch.Tensor]
+MakePair = Callable[[Batch, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
+Validate = Callable[[nn.Module], dict[str, float]]
+CSV_FIELDS = ["step", "kind", "name", "value"]
+UNLOGGED = ("step", "kind", "seconds")  # seconds: TensorBoard only, so log.csv is reproducible
+
+
+class Trainer:
+    """Train ``model`` on ``train_set`` with ``loss_fn``; see the module docstring.
+
+    ``train_set``: a dataset whose item ``i`` depends only on its seed and ``i`` (all datasets of
+    :mod:`restorelab.data` are). ``make_pair``: turns a device batch into (input, target); when
+    None, the dataset must yield ``(input, target)`` itself. ``validate``: model -> metrics dict
+    (run in eval mode, without gradients). ``check``: run like ``validate`` once before the first
+    step (e.g. validation on small crops), so bad validation data stops the run before it trains
+    rather than at its first validation. ``out_dir``: where checkpoints and logs go (None: keep
+    nothing on disk).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        train_set: Dataset,
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        config: TrainConfig | None = None,
+        make_pair: MakePair | None = None,
+        validate: Validate | None = None,
+        out_dir: str | Path | None = None,
+        check: Callable[[nn.Module], object] | None = None,
+    ) -> None:
+        self.config = config or TrainConfig()
+        cfg = self.config
+        self.device = distributed.init(pick_device(cfg.device))
+        self.rank, self.world = distributed.rank(), distributed.world_size()
+        if cfg.batch_size % self.world:
+            raise ValueError(
+                f"batch_size {cfg.batch_size} must be a multiple of the {self.world} ranks"
+            )
+        seed_everything(cfg.seed)
+        if distributed.active() and self.device.type == "cuda":
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # batch norm over all ranks
+        self.model = model.to(self.device)
+        if cfg.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        network: nn.Module = self.model
+        if distributed.active():  # under torchrun, also with one rank: the same code path
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            network = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+            if self.rank == 0:
+                note(f"DistributedDataParallel: {self.world} rank(s), {distributed.backend()}, "
+                     f"{cfg.batch_size // self.world} of the batch of {cfg.batch_size} each")  # fmt: skip
+        self.forward = torch.compile(network) if cfg.compile else network
+        self.train_set, self.loss_fn = train_set, loss_fn
+        self.make_pair, self.validate, self.check = make_pair, validate, check
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.amp_dtype = amp_dtype(cfg.amp, self.device)
+        self.scaler = torch.amp.GradScaler(
+            self.device.type, enabled=self.amp_dtype == torch.float16
+        )
+        self.optimizer = self._build_optimizer()
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.step = 0
+        self.best: float = -math.inf
+        self.history: list[dict[str, float]] = []
+        self.running: list[float] = []  # losses of the steps since the last training log row
+        self._writer = None
+        self._opened = False
+
+    @property
+    def writes(self) -> bool:
+        """True when this process writes checkpoints and logs (rank 0 with an ``out_dir``)."""
+        return self.out_dir is not None and self.rank == 0
+
+    # ----------------------------------------------------------------- set-up
+    def _build_optimizer(self) -> torch.optim.Optimizer:
+        cfg = self.config
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if cfg.optimizer == "adam":
+            return torch.optim.Adam(params, cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        if cfg.optimizer == "adamw":
+            return torch.optim.AdamW(params, cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        if cfg.optimizer == "sgd":
+            return torch.optim.SGD(
+                params, cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+            )
+        raise ValueError(f"optimizer must be adam, adamw or sgd, got {cfg.optimizer!r}")
+
+    def _lr_factor(self, step: int) -> float:
+        return lr_factor(self.config, step)
+
+    def _loader(self) -> DataLoader:
+        cfg = self.config
+        sampler = StepSampler(
+            len(self.train_set), self.step * cfg.batch_size, cfg.steps * cfg.batch_size,
+            cfg.seed, cfg.batch_size, self.rank, self.world,
+        )  # fmt: skip
+        return DataLoader(
+            self.train_set,
+            batch_size=cfg.batch_size // self.world,
+            sampler=sampler,
+            num_workers=cfg.num_workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+        )
+
+    # ----------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict:
+        """Everything a resume needs; only tensors, numbers, strings and containers of them."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "step": self.step,
+            "best": self.best,
+            "history": self.history,
+            "running": self.running,
+            "rng": rng_state(),
+            "config": asdict(self.config),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.step, self.best, self.history = state["step"], state["best"], state["history"]
+        self.running = list(state.get("running", []))
+        set_rng_state(state["rng"])
+        steps_before = state["config"]["steps"]
+        if steps_before != self.config.steps:
+            self._follow_new_schedule(steps_before)
+
+    def _follow_new_schedule(self, steps_before: int) -> None:
+        """A resume with another ``steps``: the LR schedule now spans it; log what that does."""
+        before = self.scheduler.get_last_lr()[0]
+        for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs, strict=True):
+            group["lr"] = base * self._lr_factor(self.step)
+        self.scheduler._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        after = self.scheduler.get_last_lr()[0]
+        if self.rank == 0:
+            note(
+                f"resuming at step {self.step} with --steps {self.config.steps} (the checkpoint "
+                f"had {steps_before}): the {self.config.scheduler} LR schedule now spans "
+                f"{self.config.steps} steps; the LR of step {self.step} goes from {before:.4g} "
+                f"to {after:.4g}"
+            )
+        self.history.append({"step": self.step, "kind": "resume", "steps_before": float(steps_before),
+                             "steps": float(self.config.steps), "lr_before": before, "lr": after})  # fmt: skip
+
+    def save(self, name: str) -> Path | None:
+        """Write ``out_dir/name`` atomically (rank 0 only); returns its path."""
+        if not self.writes:
+            return None
+        path = self.out_dir / name
+        save_atomic(self.state_dict(), path)
+        return path
+
+    def _open(self, resume: bool, overwrite: bool, require_run: bool) -> None:
+        """Decide on rank 0 what this fit starts from; every rank loads the same state."""
+        if self.out_dir is None:
+            return
+        out_dir, config = self.out_dir, self.config
+        state, rewrite = distributed.agree(
+            lambda: open_run(out_dir, config, resume, overwrite, require_run)
+        )
+        if state is not None:
+            self.load_state_dict(state)
+        if rewrite and self.writes:
+            self._rewrite_logs()
+
+    # ------------------------------------------------------------------ logs
+    def _log(self, row: dict) -> None:
+        row = {k: v if k in ("step", "kind") else float(v) for k, v in row.items()}
+        self.history.append(row)
+        if self.writes:
+            self._write_row(row)
+
+    def _write_row(self, row: dict) -> None:
+        path = self.out_dir / "log.csv"
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        new = not path.exists()
+        with path.open("a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
+            if new:
+                writer.writeheader()
+            for name, value in row.items():
+                if name not in UNLOGGED:
+                    writer.writerow({"step": row["step"], "kind": row["kind"], "name": name,
+                                     "value": value})  # fmt: skip
+        if self.config.tensorboard:
+            if self._writer is None:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._writer = SummaryWriter(self.out_dir / "tensorboard")
+            for name, value in row.items():
+                if name not in ("step", "kind"):
+                    self._writer.add_scalar(f"{row['kind']}/{name}", value, row["step"])
+
+    def _rewrite_logs(self) -> None:
+        """After a resume, log.csv and TensorBoard hold exactly the checkpoint's history."""
+        (self.out_dir / "log.csv").unlink(missing_ok=True)
+        shutil.rmtree(self.out_dir / "tensorboard", ignore_errors=True)
+        for row in self.history:
+            self._write_row(row)
+
+    # ----------------------------------------------------------------- train
+    def _evaluate(self, fn: Callable[[nn.Module], object]) -> object:
+        """``fn(model)`` in eval mode without gradients, on rank 0; every rank gets the result."""
+
+        def run() -> object:
+            self.model.eval()
+            try:
+                with torch.no_grad():
+                    return fn(self.model)
+            finally:
+                self.model.train()
+
+        return distributed.agree(run)
+
+    def _validation_due(self) -> bool:
+        """True at a validation step whose validation is not in the history yet."""
+        cfg = self.config
+        due = self.step == cfg.steps or (cfg.val_every and self.step % cfg.val_every == 0)
+        if self.validate is None or not due:
+            return False
+        for row in reversed(self.history):  # this step's rows are the last ones
+            if row["step"] < self.step:
+                break
+            if row["kind"] == "val":
+                return False
+        return True
+
+    def _run_validation(self) -> dict[str, float]:
+        results = self._evaluate(self.validate)
+        self._log({"step": self.step, "kind": "val", **results})
+        score = results.get(self.config.monitor)
+        if score is not None and score > self.best:
+            self.best = float(score)
+            self.save("best.pt")
+        return results
+
+    def _end_of_step(self, stop_at: int | None) -> dict[str, float] | None:
+        """Checkpoint, then validate (a validation that fails loses no step); None: no validation."""
+        cfg = self.config
+        final = self.step in (cfg.steps, stop_at)
+        validate = self._validation_due()
+        if final or validate or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0):
+            self.save("last.pt")
+        if not validate:
+            return None
+        results = self._run_validation()
+        if final:
+            self.save("last.pt")  # with this validation in it: resuming a finished run does nothing
+        return results
+
+    def train_step(self, batch: Batch) -> float:
+        """One optimisation step on a device batch (this rank's shard); returns the loss of the
+        global batch (the mean over the ranks)."""
+        cfg = self.config
+        if self.make_pair is not None:
+            if self.world > 1:  # degrade the global batch exactly as one process would
+                batch = map_tensors(batch, distributed.gather_batch)
+            gen = step_generator(cfg.seed, self.step, self.device)
+            inputs, target = self.make_pair(batch, gen)
+            if self.world > 1:
+                inputs, target = (t.chunk(self.world)[self.rank] for t in (inputs, target))
+        else:
+            inputs, target = batch
+        if cfg.channels_last:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(
+            self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None
+        ):
+            output = self.forward(inputs)
+        loss = self.loss_fn(output.float(), target.float())
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()  # DDP averages the gradients over the ranks here
+        if cfg.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.step += 1
+        return distributed.mean(float(loss.detach()))
+
+    def fit(
+        self,
+        resume: bool = False,
+        stop_at: int | None = None,
+        overwrite: bool = False,
+        require_run: bool = False,
+    ) -> list[dict[str, float]]:
+        """Train until ``config.steps``; returns the history (one dict per log row).
+
+        The first ``fit`` of a Trainer with an ``out_dir`` opens the folder: ``resume=True``
+        continues the run there (from step 0 when there is none; ``require_run=True`` makes that
+        an error), ``overwrite=True`` deletes it, and with neither a folder holding a run is
+        refused. Settings that contradict the checkpoint stop with an error naming them; a
+        different ``steps`` is allowed (the LR schedule follows it, and a note says how).
+        ``stop_at``: leave after that step (saving ``last.pt``), e.g. to spread a long run over
+        several Colab sessions; the schedule still spans ``config.steps``. Calling ``fit``
+        again on the same Trainer continues where it stopped.
+        """
+        cfg = self.config
+        if not self._opened:
+            self._open(resume, overwrite, require_run)
+            self._opened = True
+            if self.step and self._validation_due():  # killed while validating: do it again
+                self._end_of_step(stop_at)
+        if self.check is not None and self.step < cfg.steps:
+            self._evaluate(self.check)
+        self.model.train()
+        progress = None
+        if cfg.progress and self.rank == 0:
+            from tqdm import tqdm
+
+            progress = tqdm(
+                total=cfg.steps, initial=self.step, desc="train", unit="step", mininterval=2.0
+            )
+        started = time.perf_counter()
+        batches = self._loader()
+        if cfg.prefetch:
+            batches = Prefetcher(batches, self.device, depth=cfg.prefetch)
+        for batch in batches:
+            self.running.append(self.train_step(batch if cfg.prefetch else _on(batch, self.device)))
+            if progress is not None:
+                progress.update(1)
+            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                loss = float(np.mean(self.running))
+                lr = self.scheduler.get_last_lr()[0]
+                seconds = time.perf_counter() - started
+                self._log({"step": self.step, "kind": "train", "loss": loss, "lr": lr,
+                           "seconds": seconds})  # fmt: skip
+                self.running = []
+                if progress is not None:
+                    progress.set_postfix(loss=f"{loss:.4g}")
+            results = self._end_of_step(stop_at)
+            if progress is not None and results:
+                progress.set_postfix({k: f"{v:.4g}" for k, v in results.items()})
+            if self.step == stop_at:
+                break
+        if progress is not None:
+            progress.close()
+        if self._writer is not None:
+            self._writer.flush()
+        return self.history
+
+
+def _on(batch: Batch, device: torch.device) -> Batch:
+    return map_tensors(batch, lambda t: t.to(device))
