@@ -281,7 +281,9 @@ def card_markdown(name: str) -> str:
     lines += [
         "",
         f"On {bench} it reaches {ours:.2f} dB ({metric}) and {verdict} the course's target of "
-        f"{target:.2f} dB; the paper reports {paper:.2f} dB after a far longer run.",
+        f"{target:.2f} dB; the paper reports {paper:.2f} dB after a far longer run (this one "
+        f"saw {card['steps'] * card['batch_size']:,} patches; `scripts/train_references.py "
+        "train --steps N` reruns it longer).",
         f"Convention: {card['convention']}.",
     ]
     return "\n".join(lines)
