@@ -87,7 +87,8 @@ def benchmark_dir(name: str, download: bool = False) -> Path:
     if name not in BENCHMARKS:
         raise FileNotFoundError(
             f"benchmark {name} not found: no folder {name} in {looked}, and not a set restorelab "
-            f"can download ({', '.join(BENCHMARKS)}); put its images in $RESTORELAB_DATA/{name}"
+            f"can download ({', '.join(n for n in BENCHMARKS if '/' not in n)}); put its images "
+            f"in $RESTORELAB_DATA/{name}"
         )
     raise FileNotFoundError(
         f"benchmark {name} not found (looked in {looked}); download it with --download "
