@@ -141,7 +141,7 @@ def _val_images(args: argparse.Namespace, task) -> list:
 
     if args.val == "embedded":
         return embedded_photos("val")
-    purpose = f"the smallest image {args.task} with these settings can score"
+    purpose = f"{task.min_size}x{task.min_size}, the smallest image {args.task} with these settings can score"
     return load_folder(args.val, "any", False, args.alpha, task.min_size, purpose)
 
 
@@ -210,7 +210,8 @@ def _eval(args: argparse.Namespace) -> int:
         named = [(f"embedded photo {i}", im) for i, im in enumerate(embedded_photos("val"))]
         label = "embedded validation photos"
     for name, image in named:
-        check_size(image, name, task.min_size, f"the smallest image {_describe(spec)} can score")
+        size = f"{task.min_size}x{task.min_size}, the smallest image {_describe(spec)} can score"
+        check_size(image, name, task.min_size, size)
     hr = [image for _, image in named]
     lr = None
     if args.benchmark == "Set5" and spec["name"] == "sr" and not args.degrade_here:

@@ -128,12 +128,13 @@ class ImageFolder(Dataset):
         return read_image(path, self.mode, self.alpha), path.name
 
 
-def check_size(image: torch.Tensor, source: str, min_size: int, purpose: str) -> None:
-    """Raise ValueError naming ``source`` when ``image`` (..., H, W) is under ``min_size``."""
+def check_size(image: torch.Tensor, source: str, min_size: int, purpose: str = "") -> None:
+    """Raise ValueError naming ``source`` when a side of ``image`` (..., H, W) is under
+    ``min_size``; ``purpose`` names that size in the message (default "NxN")."""
     h, w = image.shape[-2:]
     if min(h, w) < min_size:
         raise ValueError(
-            f"{source}: {w}x{h} pixels, smaller than {min_size}x{min_size} ({purpose})"
+            f"{source}: {w}x{h} pixels, smaller than {purpose or f'{min_size}x{min_size}'}"
         )
 
 
@@ -147,8 +148,8 @@ def load_folder(
 ) -> list[torch.Tensor]:
     """All images of a folder in memory: uint8 tensors (C, H, W) (or float in [0, 1]).
 
-    ``min_size``: refuse, naming the file, an image whose side is shorter (``purpose`` says why
-    in the message, e.g. "the 48px patch").
+    ``min_size``: refuse, naming the file, an image whose side is shorter (``purpose`` names
+    that size in the message, e.g. "the 48px patch").
     """
     folder = ImageFolder(folder, mode, alpha)
     images = []
