@@ -20,7 +20,15 @@ from PIL import Image
 
 from restorelab import models
 from restorelab.cli import main
-from restorelab.data import ImageFolder, RandomPatches, benchmark_dir, load_folder, training_images
+from restorelab.data import (
+    ImageFolder,
+    PairedFolder,
+    PairedPatches,
+    RandomPatches,
+    benchmark_dir,
+    load_folder,
+    training_images,
+)
 from restorelab.experiment import load_checkpoint, make_task, make_trainer
 from restorelab.infer import predict
 from restorelab.io import read_image
@@ -39,6 +47,8 @@ PYTHON = {
     "load_folder": load_folder,
     "training_images": training_images,
     "ImageFolder": ImageFolder,
+    "PairedFolder": PairedFolder,
+    "PairedPatches": PairedPatches,
     "RandomPatches": RandomPatches,
     "benchmark_dir": benchmark_dir,
     "make_task": make_task,
@@ -51,7 +61,7 @@ PYTHON = {
 
 
 def _save(folder: Path, name: str, image: Image.Image) -> None:
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     image.save(folder / name)
 
 
@@ -90,6 +100,10 @@ def workspace(tmp_path_factory) -> Path:
     _save(root / "formats", "d.tif", Image.fromarray(np.round(ramp * 65535).astype(np.uint16)))
     _save(root / "formats", "e.tif", Image.fromarray(ramp.astype(np.float32), "F"))
     _save(root / "large", "big.png", Image.fromarray(pixels(384, 512, 3)))
+    for side in ("scan", "clean"):
+        _save(root / "pairs" / side, "p.png", Image.fromarray(pixels(20, 30, 3)))
+        _save(root / "unpaired" / side, "p.png", Image.fromarray(pixels(8, 8, 3)))
+    _save(root / "unpaired" / "scan", "x.png", Image.fromarray(pixels(8, 8, 3)))
     (root / "junk.pt").write_bytes(b"not a checkpoint")
     _checkpoint(root / "ok.pt")
     _checkpoint(root / "mism.pt", preset="rgb", model_kwargs={})
