@@ -97,7 +97,15 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[nn.Module, T
     spec = dict(extra["task"])
     task = make_task(spec.pop("name"), **spec)
     model = models.build(extra["model"], extra["preset"], **extra["model_kwargs"])
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as error:  # one line per mismatched tensor: keep the first
+        problems = [line.strip() for line in str(error).splitlines()[1:] if line.strip()]
+        more = f"; {len(problems) - 1} more" if len(problems) > 1 else ""
+        raise ValueError(
+            f"{path}: its weights do not fit the {extra['model']} {extra['preset']} "
+            f"{extra['model_kwargs']} it names ({problems[0] if problems else error}{more})"
+        ) from error
     return model.to(device).eval(), task
 
 

@@ -30,6 +30,15 @@ def predict(
     (each output pixel is taken from a tile where it lies ``overlap // 2`` pixels away from the
     cut). ``amp``: bf16/fp16 autocast on CUDA.
     """
+    if overlap < 0 or tile < 0 or 0 < tile <= overlap:
+        raise ValueError(
+            f"tile must be 0 (no tiling) or larger than the overlap ({overlap} pixels), "
+            f"got tile={tile}"
+        )
+    if image.ndim not in (3, 4):
+        raise ValueError(
+            f"expected an image (C, H, W) or a batch (N, C, H, W), got {tuple(image.shape)}"
+        )
     single = image.ndim == 3
     x = image[None] if single else image
     device = model_device(model)

@@ -17,6 +17,7 @@ from PIL import Image, UnidentifiedImageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 MODES = ("rgb", "grey", "any")
+ALPHA = ("error", "drop", "white")
 
 
 class ImageReadError(ValueError):
@@ -28,22 +29,17 @@ def _to_mode(array: np.ndarray, mode: str, source: str, alpha: str) -> np.ndarra
     if array.ndim == 2:
         array = array[..., None]
     channels = array.shape[2]
-    if channels == 2:  # grey + alpha
-        array, channels = array[..., :1], 1  # alpha handled like RGBA below
+    if channels in (2, 4):  # LA or RGBA
         if alpha == "error":
             raise ImageReadError(
-                f"{source}: has an alpha channel (LA); pass alpha='drop' to ignore it"
+                f"{source}: has an alpha channel ({'LA' if channels == 2 else 'RGBA'}); choose "
+                "alpha 'drop' (ignore it) or 'white' (composite over white): --alpha on the "
+                "command line, alpha= in Python"
             )
-    if channels == 4:
-        if alpha == "error":
-            raise ImageReadError(
-                f"{source}: RGBA image where RGB is expected; pass alpha='drop' to ignore "
-                "the alpha channel or alpha='white' to composite it over white"
-            )
-        rgb, a = array[..., :3].astype(np.float32), array[..., 3:].astype(np.float32) / 255
+        colour, a = array[..., :-1].astype(np.float32), array[..., -1:].astype(np.float32) / 255
         if alpha == "white":
-            rgb = rgb * a + 255 * (1 - a)
-        array, channels = np.round(rgb).astype(np.uint8), 3
+            colour = colour * a + 255 * (1 - a)
+        array, channels = np.round(colour).astype(np.uint8), channels - 1
     if channels not in (1, 3):
         raise ImageReadError(f"{source}: {channels} channels; expected 1 (grey) or 3 (RGB)")
     if mode == "rgb" and channels == 1:
@@ -65,11 +61,14 @@ def read_image(path: str | Path, mode: str = "rgb", alpha: str = "error") -> tor
     ``mode``: ``"rgb"`` (3 channels; a grey file raises), ``"grey"`` (1 channel; an RGB file
     raises) or ``"any"`` (whatever the file holds, 1 or 3 channels).
     ``alpha``: what to do with an alpha channel: ``"error"``, ``"drop"`` or ``"white"``
-    (composite over white). 16-bit files are scaled to [0, 1] too.
+    (composite over white). Every image mode PIL opens is converted to 8-bit levels or refused
+    by name: 16-bit, 32-bit integer and float (0-1 or 0-255) grey, palette, CMYK, ...
     """
     path = Path(path)
     if not path.is_file():
-        raise ImageReadError(f"{path}: no such file")
+        raise ImageReadError(
+            f"{path}: {'a folder, not an image' if path.is_dir() else 'no such file'}"
+        )
     return _decode(path, mode, alpha, str(path))
 
 
@@ -86,20 +85,70 @@ def decode_image(
 def _decode(file: Path | BinaryIO, mode: str, alpha: str, source: str) -> torch.Tensor:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if alpha not in ALPHA:
+        raise ValueError(f"alpha must be one of {ALPHA}, got {alpha!r}")
     try:
         with Image.open(file) as image:
             image.load()
-            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-                array = np.asarray(image, dtype=np.float64) / 65535.0
-                array = np.round(np.clip(array, 0, 1) * 255).astype(np.uint8)
-            elif image.mode in ("1", "L", "LA", "RGB", "RGBA"):
-                array = np.asarray(image.convert("L") if image.mode == "1" else image)
-            else:  # P, CMYK, YCbCr ...: PIL knows the exact conversion to RGB(A)
-                has_alpha = image.mode == "PA" or "transparency" in image.info
-                array = np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+            array = _pixels(image, source)
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError,
+            ValueError) as error:  # fmt: skip
+        if isinstance(error, ImageReadError):
+            raise
         raise ImageReadError(f"{source}: cannot read the image ({error})") from error
     return to_tensor(_to_mode(array, mode, source, alpha))
+
+
+def _pixels(image: Image.Image, source: str) -> np.ndarray:
+    """The pixels of an open PIL image as uint8 (H, W) or (H, W, C): 1, 2, 3 or 4 channels.
+
+    8-bit grey/RGB(A) as they are; bilevel (1) as 0/255; 16-bit grey (I;16) divided by 65535;
+    32-bit integer (I) and float (F) grey by the range their values fit (see
+    :func:`_range_scale`); palette (P) to RGB(A), or grey when the palette is grey; CMYK,
+    YCbCr, LAB, HSV ... to RGB with PIL's conversion. Other modes are refused by name.
+    """
+    if image.mode in ("L", "LA", "RGB", "RGBA"):
+        return np.asarray(image)
+    if image.mode == "1":
+        return np.asarray(image.convert("L"))
+    if image.mode.startswith("I;16"):
+        return _levels(np.asarray(image, dtype=np.float64) / 65535.0)
+    if image.mode in ("I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        return _levels(values / _range_scale(values, image.mode, source))
+    has_alpha = image.mode in ("PA", "RGBa") or "transparency" in image.info
+    try:
+        array = np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
+    except ValueError as error:
+        raise ImageReadError(
+            f"{source}: image mode {image.mode} is not supported ({error}); save it as 8-bit "
+            "RGB or greyscale"
+        ) from error
+    grey = image.mode in ("P", "PA") and (array[..., 0:1] == array[..., 1:3]).all()
+    return array[..., [0, 3] if has_alpha else [0]] if grey else array
+
+
+def _range_scale(values: np.ndarray, pil_mode: str, source: str) -> float:
+    """The white level of a 32-bit grey image: the smallest of 1 (float only), 255 and 65535
+    that its largest value fits under (so 0-1 and 0-255 float TIFFs both read right; a 16-bit
+    image darker than 256/65536 everywhere would read as 8-bit). Refuses NaN, negative or
+    larger values, naming the range found."""
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if not np.isfinite(values).all():
+        raise ImageReadError(f"{source}: mode {pil_mode} image with NaN or infinite values")
+    whites = (1.0, 255.0, 65535.0)[pil_mode == "I" :]
+    for white in whites:
+        if low >= 0 and high <= white:
+            return white
+    expected = " or ".join(f"[0, {white:g}]" for white in whites)
+    raise ImageReadError(
+        f"{source}: mode {pil_mode} image with values in [{low:g}, {high:g}]; expected {expected}"
+    )
+
+
+def _levels(unit: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] -> uint8 levels (rounded)."""
+    return np.round(np.clip(unit, 0, 1) * 255).astype(np.uint8)
 
 
 def to_tensor(array: np.ndarray) -> torch.Tensor:

@@ -93,3 +93,98 @@ def test_train_and_eval_other_tasks(task_args, benchmark, baseline, datasets_dir
     table = capsys.readouterr().out
     assert f"| {baseline} |" in table and "| last.pt |" in table
     assert f"on {benchmark}" in table
+
+
+def _quick_params(label: str) -> int:
+    """The parameter count a chapter's QUICK run stored in restorelab/comparison.csv."""
+    import csv
+    from pathlib import Path
+
+    import restorelab
+
+    table = Path(restorelab.__file__).parent / "comparison.csv"
+    with table.open() as handle:
+        counts = {r["params"] for r in csv.DictReader(handle) if r["model"].startswith(label)}
+    assert len(counts) == 1, counts
+    return int(counts.pop())
+
+
+@pytest.mark.parametrize(
+    ("label", "chapter_build", "args"),
+    [  # the chapters build these as the paper preset with MODEL_KWARGS overrides (QUICK)
+        ("DnCNN small", ("dncnn", {"depth": 8, "features": 32, "batch_norm": False}),
+         ["--model", "dncnn", "--task", "denoise", "--patch-size", "40"]),
+        ("MSRResNet small", ("msrresnet", {"features": 32, "num_blocks": 4}),
+         ["--model", "msrresnet", "--scale", "4", "--channels", "rgb", "--no-pre-upsample",
+          "--patch-size", "64"]),
+    ],
+)  # fmt: skip
+def test_presets_reproduce_the_chapters_quick_networks(label, chapter_build, args, tmp_path):
+    import torch
+
+    from restorelab import models
+    from restorelab.experiment import load_checkpoint
+    from restorelab.io import write_image
+    from restorelab.train import seed_everything
+
+    write_image(tmp_path / "val" / "a.png", torch.rand(3, 64, 64))
+    out = tmp_path / "run"
+    common = [
+        "--preset",
+        "small",
+        "--steps",
+        "1",
+        "--batch-size",
+        "2",
+        "--val",
+        str(tmp_path / "val"),
+    ]
+    assert main(["train", *args, *common, "--out", str(out)]) == 0
+    model, _ = load_checkpoint(out / "last.pt")
+    assert models.count_params(model) == _quick_params(label)
+    # same architecture and, from the same seed, the same initial weights as the chapter's
+    name, overrides = chapter_build
+    seed_everything(0)
+    chapter = models.build(name, "paper", **overrides)
+    seed_everything(0)
+    preset = models.build(name, "small")
+    assert chapter.state_dict().keys() == preset.state_dict().keys()
+    for key, value in chapter.state_dict().items():
+        assert torch.equal(value, preset.state_dict()[key]), key
+
+
+@pytest.mark.parametrize(
+    ("args", "baseline", "task_settings"),
+    [
+        (["--task", "sr", "--scale", "3"], "bicubic", {"scale": 3}),
+        (["--task", "jpeg", "--quality", "20"], "JPEG input", {"quality": 20}),
+        (["--task", "denoise", "--sigma", "50"], "noisy input", {"sigma": 50.0}),
+    ],
+)
+def test_eval_scores_the_baseline_without_a_checkpoint(
+    args, baseline, task_settings, tmp_path, capsys
+):
+    from restorelab.data import embedded_photos
+    from restorelab.experiment import make_task, mean_scores
+    from restorelab.io import read_image, write_image
+
+    for i, photo in enumerate(embedded_photos("val")[:2]):
+        write_image(tmp_path / f"{i}.png", photo[:, :96, :120])
+    json_path = tmp_path / "scores.json"
+    assert main(["eval", *args, "--folder", str(tmp_path), "--json", str(json_path)]) == 0
+    assert f"| {baseline} |" in capsys.readouterr().out
+    task = make_task(args[1], **task_settings)
+    images = [read_image(tmp_path / f"{i}.png", "any") for i in range(2)]
+    want = mean_scores(task.evaluate(None, images))
+    assert json.loads(json_path.read_text()) == {baseline: pytest.approx(want, abs=1e-12)}
+
+
+def test_eval_finds_any_benchmark_folder_by_name(tmp_path, monkeypatch, capsys):
+    import torch
+
+    from restorelab.io import write_image
+
+    write_image(tmp_path / "MyPhotos" / "a.png", torch.rand(3, 40, 48))
+    monkeypatch.setenv("RESTORELAB_DATA", str(tmp_path))
+    assert main(["eval", "--task", "denoise", "--benchmark", "MyPhotos"]) == 0
+    assert "on MyPhotos (1 images)" in capsys.readouterr().out

@@ -76,3 +76,69 @@ def test_studio_range_limits():
 def test_color_rejects_grey():
     with pytest.raises(ValueError, match="RGB"):
         color.rgb_to_y(torch.rand(1, 4, 4))
+
+
+_RAMP = np.linspace(0, 1, 24).reshape(4, 6)  # every image below shows this ramp
+
+
+@pytest.mark.parametrize(
+    ("name", "make"),
+    [
+        ("float_0_1.tif", lambda: Image.fromarray(_RAMP.astype(np.float32), mode="F")),
+        ("float_0_255.tif", lambda: Image.fromarray((_RAMP * 255).astype(np.float32), mode="F")),
+        ("sixteen.png", lambda: Image.fromarray(np.round(_RAMP * 65535).astype(np.uint16))),
+        ("int32.tif", lambda: Image.fromarray(np.round(_RAMP * 255).astype(np.int32), mode="I")),
+        (
+            "palette.png",
+            lambda: Image.fromarray(np.round(_RAMP * 255).astype(np.uint8)).convert("P"),
+        ),
+        ("bilevel.png", lambda: Image.fromarray(_RAMP > 0.5)),
+    ],
+)
+def test_grey_modes_read_as_the_same_levels(tmp_path, name, make):
+    """Float TIFFs (0-1 and 0-255), 16-bit, 32-bit, palette and 1-bit files: grey, right levels."""
+    make().save(tmp_path / name)
+    image = read_image(tmp_path / name, "grey")
+    want = (_RAMP > 0.5).astype(float) if name == "bilevel.png" else np.round(_RAMP * 255) / 255
+    assert image.shape == (1, 4, 6)
+    assert np.abs(image[0].numpy() - want).max() <= 1 / 255 + 1e-6
+
+
+@pytest.mark.parametrize(
+    ("mode", "value", "rgb"),
+    [
+        ("CMYK", (0, 255, 255, 0), (255, 0, 0)),
+        ("YCbCr", (76, 85, 255), (254, 0, 0)),
+        ("LAB", (255, 128, 128), (254, 255, 254)),
+    ],
+)
+def test_colour_modes_convert_to_rgb(tmp_path, mode, value, rgb):
+    path = tmp_path / "x.tif"
+    Image.new(mode, (3, 2), value).save(path)
+    image = read_image(path)
+    assert image.shape == (3, 2, 3)
+    assert (image[:, 0, 0] * 255).round().tolist() == pytest.approx(list(rgb), abs=2)
+
+
+def test_float_tiff_out_of_range_is_refused_by_name(tmp_path):
+    path = tmp_path / "hdr.tif"
+    Image.fromarray((_RAMP * 70000 - 5).astype(np.float32), mode="F").save(path)
+    with pytest.raises(ImageReadError, match=r"hdr.tif: mode F image with values in \[-5, 69995\]"):
+        read_image(path, "any")
+    Image.fromarray(np.full((2, 2), np.nan, np.float32), mode="F").save(path)
+    with pytest.raises(ImageReadError, match="hdr.tif: .*NaN"):
+        read_image(path, "any")
+
+
+def test_la_composites_over_white(tmp_path):
+    path = tmp_path / "la.png"
+    Image.new("LA", (2, 2), (0, 0)).save(path)  # black, fully transparent
+    with pytest.raises(ImageReadError, match="la.png: has an alpha channel \\(LA\\)"):
+        read_image(path, "grey")
+    assert read_image(path, "grey", alpha="white").min() == 1.0
+    assert read_image(path, "grey", alpha="drop").max() == 0.0
+
+
+def test_a_folder_is_not_an_image(tmp_path):
+    with pytest.raises(ImageReadError, match="a folder, not an image"):
+        read_image(tmp_path)

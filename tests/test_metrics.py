@@ -33,7 +33,7 @@ def test_ssim_matches_skimage_gaussian_form():
         target, pred, data_range=255, channel_axis=2, gaussian_weights=True, sigma=1.5,
         use_sample_covariance=False,
     )  # fmt: skip
-    assert metrics.ssim(pred, target) == pytest.approx(want, abs=1e-3)
+    assert metrics.ssim(pred, target) == pytest.approx(want, abs=1e-6)  # the issue's bar
 
 
 def test_y_channel_and_border_follow_the_sr_convention():
@@ -49,8 +49,47 @@ def test_y_channel_and_border_follow_the_sr_convention():
         sigma=1.5, use_sample_covariance=False,
     )  # fmt: skip
     assert metrics.ssim(pred, target, crop_border=b, y_channel=True) == pytest.approx(
-        want_ssim, abs=1e-3
+        want_ssim, abs=1e-6
     )
+
+
+@pytest.mark.parametrize("strip_values", [1, 500, 4000])
+def test_strips_give_the_values_of_the_whole_image(monkeypatch, strip_values):
+    """Strips of 1 row, a few rows, and the whole image: same PSNR and SSIM (bounded memory)."""
+    gen = torch.Generator().manual_seed(5)
+    target = torch.rand(2, 3, 37, 29, generator=gen)
+    pred = (target + 0.1 * torch.randn(target.shape, generator=gen)).clamp(0, 1)
+    args = {"crop_border": 3, "y_channel": True}
+    whole = metrics.ssim(pred, target, **args), metrics.psnr(pred, target, **args)
+    rgb = metrics.ssim(pred, target), metrics.psnr(pred, target)
+    monkeypatch.setattr(metrics, "STRIP_VALUES", strip_values)
+    assert metrics.ssim(pred, target, **args) == pytest.approx(whole[0], abs=1e-12)
+    assert metrics.psnr(pred, target, **args) == pytest.approx(whole[1], abs=1e-12)
+    assert metrics.ssim(pred, target) == pytest.approx(rgb[0], abs=1e-12)
+    assert metrics.psnr(pred, target) == pytest.approx(rgb[1], abs=1e-12)
+
+
+def test_ssim_of_a_large_image_works_strip_by_strip(monkeypatch):
+    """A 2000x1500 RGB pair: each strip holds at most STRIP_VALUES values per channel set."""
+    seen = []
+    levels = metrics._levels
+
+    def spy(x, y_channel=False):
+        seen.append(x.numel())
+        return levels(x, y_channel)
+
+    monkeypatch.setattr(metrics, "_levels", spy)
+    a = torch.randint(0, 256, (3, 2000, 1500), dtype=torch.uint8)
+    b = a.clone()
+    b[:, ::5] ^= 8
+    assert 0.5 < metrics.ssim(a, b) < 1
+    halo_rows = (metrics.WINDOW - 1) * 3 * 1500
+    assert len(seen) > 10 and max(seen) <= metrics.STRIP_VALUES + 3 * 1500 + halo_rows
+
+
+def test_ssim_too_small_says_so():
+    with pytest.raises(ValueError, match="at least 11x11 pixels, got \\(8, 20\\) after shaving 2"):
+        metrics.ssim(torch.rand(1, 12, 24), torch.rand(1, 12, 24), crop_border=2)
 
 
 def test_tensor_inputs_are_rounded_to_8_bits_first():

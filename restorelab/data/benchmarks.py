@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from restorelab.io import list_images, read_image
+from restorelab.io import grey_to_rgb, list_images, read_image
 
 _SWINIR = "https://github.com/JingyunLiang/SwinIR/raw/HEAD/testsets"
 _TRAIN400 = (
@@ -73,18 +73,27 @@ def _candidates(name: str) -> list[Path]:
 
 
 def benchmark_dir(name: str, download: bool = False) -> Path:
-    """The folder holding test set ``name``; raises FileNotFoundError saying where it looked."""
-    if name not in BENCHMARKS:
-        raise KeyError(f"unknown benchmark {name!r}; known: {sorted(BENCHMARKS)}")
+    """The folder holding test set ``name``; raises FileNotFoundError saying where it looked.
+
+    ``name`` is a set of :data:`BENCHMARKS` or the name of any folder of images placed in one of
+    the places above (e.g. ``$RESTORELAB_DATA/Urban100``); only known sets can be downloaded.
+    """
     for folder in _candidates(name):
         if folder.is_dir() and any(folder.iterdir()):
             return folder
-    if download:
+    if download and name in BENCHMARKS:
         return download_benchmark(name)
     looked = ", ".join(str(p) for p in _candidates(name))
+    if name not in BENCHMARKS:
+        raise FileNotFoundError(
+            f"benchmark {name} not found: no folder {name} in {looked}, and not a set restorelab "
+            f"can download ({', '.join(n for n in BENCHMARKS if '/' not in n)}); put its images "
+            f"in $RESTORELAB_DATA/{name}"
+        )
     raise FileNotFoundError(
-        f"benchmark {name} not found (looked in {looked}); call "
-        f"restorelab.data.benchmark_dir({name!r}, download=True) or set RESTORELAB_DATA"
+        f"benchmark {name} not found (looked in {looked}); download it with --download "
+        f"(restorelab eval) or restorelab.data.benchmark_dir({name!r}, download=True), or set "
+        "RESTORELAB_DATA"
     )
 
 
@@ -106,30 +115,47 @@ def download_benchmark(name: str, root: Path = CACHE) -> Path:
     return folder
 
 
-def benchmark_images(name: str, download: bool = False) -> list[tuple[str, torch.Tensor]]:
-    """The images of test set ``name`` as ``(file stem, tensor (C, H, W) in [0, 1])``."""
+def benchmark_images(
+    name: str, download: bool = False, alpha: str = "error"
+) -> list[tuple[str, torch.Tensor]]:
+    """The images of test set ``name`` as ``(file stem, tensor (C, H, W) in [0, 1])``.
+
+    Known sets are read in their mode; any other folder as it is (grey or RGB per image).
+    """
     folder = benchmark_dir(name, download)
-    mode = BENCHMARKS[name]["mode"]
-    return [(path.stem, read_image(path, mode)) for path in list_images(folder)]
+    mode = BENCHMARKS.get(name, {}).get("mode", "any")
+    return [(path.stem, read_image(path, mode, alpha)) for path in list_images(folder)]
 
 
-def training_images(source: str, mode: str = "rgb") -> list[torch.Tensor]:
+def training_images(
+    source: str, mode: str = "rgb", alpha: str = "error", min_size: int = 0, purpose: str = ""
+) -> list[torch.Tensor]:
     """The training images a chapter or ``restorelab train --data`` names, as tensors (C, H, W).
 
     ``source``: ``"embedded"`` (the photos of scikit-image's training split, chapter 1 on), a
     name of :data:`BENCHMARKS` such as ``"Train400"`` (found locally or downloaded), or a folder
-    of images read in ``mode`` (kept as uint8 to save memory).
+    of images read in ``mode`` with ``alpha`` (kept as uint8 to save memory; see
+    :func:`restorelab.io.read_image`). With ``mode="any"`` a folder mixing grey and RGB images
+    comes back all RGB (grey repeated), so that patches stack into batches. ``min_size``:
+    refuse, naming the file, an image with a shorter side (``purpose`` says why).
     """
-    from restorelab.data.datasets import load_folder
+    from restorelab.data.datasets import check_size, load_folder
     from restorelab.data.embedded import embedded_photos
 
     if source in ("embedded", "embedded:train"):
-        return embedded_photos("train")
-    if source in BENCHMARKS:
-        return [image for _, image in benchmark_images(source, download=True)]
-    if not Path(source).is_dir():
+        named = [(f"embedded photo {i}", im) for i, im in enumerate(embedded_photos("train"))]
+    elif source in BENCHMARKS:
+        named = [(f"{source}/{stem}", im) for stem, im in benchmark_images(source, download=True)]
+    elif Path(source).is_dir():
+        images = load_folder(source, mode, alpha=alpha, min_size=min_size, purpose=purpose)
+        if len({image.shape[0] for image in images}) > 1:
+            images = [grey_to_rgb(im) if im.shape[0] == 1 else im for im in images]
+        return images
+    else:
         raise FileNotFoundError(
-            f"training data {source!r} is neither 'embedded', a set of {sorted(BENCHMARKS)} "
+            f"training data {source}: neither 'embedded', a set of {', '.join(BENCHMARKS)} "
             "nor a folder"
         )
-    return load_folder(source, mode=mode)
+    for name, image in named:
+        check_size(image, name, min_size, purpose)
+    return [image for _, image in named]

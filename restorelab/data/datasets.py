@@ -56,12 +56,10 @@ class RandomPatches(Dataset):
     ) -> None:
         if not images:
             raise ValueError("RandomPatches needs at least one image")
-        small = [i for i, im in enumerate(images) if min(im.shape[-2:]) < patch_size]
-        if small:
-            raise ValueError(
-                f"images {small} are smaller than the {patch_size}px patch size; "
-                "use a smaller patch_size or leave them out"
-            )
+        if patch_size < 1:
+            raise ValueError(f"patch_size must be >= 1, got {patch_size}")
+        for i, image in enumerate(images):
+            check_size(image, f"image {i}", patch_size, f"the {patch_size}px patch")
         self.images = list(images)
         self.patch_size, self.length, self.seed, self.augment = patch_size, length, seed, augment
         chances = np.ones(len(self.images)) if weights is None else np.asarray(weights, float)
@@ -113,23 +111,49 @@ class SRPairs(Dataset):
 class ImageFolder(Dataset):
     """The images of a folder, read lazily: item ``i`` is ``(image, file_name)``.
 
-    ``mode``: "rgb", "grey" or "any" (see :func:`restorelab.io.read_image`). A corrupt file
-    raises :class:`restorelab.io.ImageReadError` naming it.
+    ``mode``: "rgb", "grey" or "any", ``alpha``: "error", "drop" or "white" (see
+    :func:`restorelab.io.read_image`). A corrupt file raises
+    :class:`restorelab.io.ImageReadError` naming it.
     """
 
-    def __init__(self, folder: str | Path, mode: str = "rgb") -> None:
+    def __init__(self, folder: str | Path, mode: str = "rgb", alpha: str = "error") -> None:
         self.files = list_images(folder)
-        self.mode = mode
+        self.mode, self.alpha = mode, alpha
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, str]:
         path = self.files[index]
-        return read_image(path, self.mode), path.name
+        return read_image(path, self.mode, self.alpha), path.name
 
 
-def load_folder(folder: str | Path, mode: str = "rgb", as_uint8: bool = True) -> list[torch.Tensor]:
-    """All images of a folder in memory: uint8 tensors (C, H, W) (or float in [0, 1])."""
-    images = [image for image, _ in ImageFolder(folder, mode)]
-    return [im.mul(255).round().to(torch.uint8) if as_uint8 else im for im in images]
+def check_size(image: torch.Tensor, source: str, min_size: int, purpose: str = "") -> None:
+    """Raise ValueError naming ``source`` when a side of ``image`` (..., H, W) is under
+    ``min_size``; ``purpose`` names that size in the message (default "NxN")."""
+    h, w = image.shape[-2:]
+    if min(h, w) < min_size:
+        raise ValueError(
+            f"{source}: {w}x{h} pixels, smaller than {purpose or f'{min_size}x{min_size}'}"
+        )
+
+
+def load_folder(
+    folder: str | Path,
+    mode: str = "rgb",
+    as_uint8: bool = True,
+    alpha: str = "error",
+    min_size: int = 0,
+    purpose: str = "",
+) -> list[torch.Tensor]:
+    """All images of a folder in memory: uint8 tensors (C, H, W) (or float in [0, 1]).
+
+    ``min_size``: refuse, naming the file, an image whose side is shorter (``purpose`` names
+    that size in the message, e.g. "the 48px patch").
+    """
+    folder = ImageFolder(folder, mode, alpha)
+    images = []
+    for i, (image, _) in enumerate(folder):
+        check_size(image, str(folder.files[i]), min_size, purpose)
+        images.append(image.mul(255).round().to(torch.uint8) if as_uint8 else image)
+    return images

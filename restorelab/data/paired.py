@@ -72,14 +72,12 @@ class PairedFolder(Dataset):
         if only_in or only_tg:
             lines = [f"{root}: {input_dir}/ and {target_dir}/ do not match"]
             if only_in:
-                lines.append(
-                    f"  only in {input_dir}/: {_listing([inputs[s].name for s in only_in])}"
-                )
+                lines.append(f"only in {input_dir}/: {_listing([inputs[s].name for s in only_in])}")
             if only_tg:
                 lines.append(
-                    f"  only in {target_dir}/: {_listing([targets[s].name for s in only_tg])}"
+                    f"only in {target_dir}/: {_listing([targets[s].name for s in only_tg])}"
                 )
-            raise ValueError("\n".join(lines))
+            raise ValueError("; ".join(lines))
         self.names = sorted(inputs)
         self.inputs = [inputs[s] for s in self.names]
         self.targets = [targets[s] for s in self.names]
@@ -120,11 +118,13 @@ class PairedPatches(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.seed, index])
-        source, target = self.pairs[int(rng.integers(len(self.pairs)))]
+        k = int(rng.integers(len(self.pairs)))
+        source, target = self.pairs[k]
         h, w = source.shape[-2:]
         p = self.patch_size
         if min(h, w) < p:
-            raise ValueError(f"a {h}x{w} pair is smaller than the {p}px patch")
+            name = self.pairs.inputs[k] if hasattr(self.pairs, "inputs") else f"pair {k}"
+            raise ValueError(f"{name}: a {h}x{w} pair, smaller than the {p}px patch")
         top, left = int(rng.integers(h - p + 1)), int(rng.integers(w - p + 1))
         pair = torch.stack(
             [source[:, top : top + p, left : left + p], target[:, top : top + p, left : left + p]]

@@ -13,6 +13,8 @@ checkpoints :func:`restorelab.models.load_official` reads; every conv has a bias
 - ``"paper"``: DnCNN-S, 17 layers, 64 channels, grey, one noise level: 557,057 parameters.
 - ``"color_blind"``: CDnCNN-B, 20 layers, RGB, blind to the noise level: 670,531 parameters.
 - ``"gray_blind"``: DnCNN-B, 20 layers, grey: 668,225 parameters.
+- ``"small"``: chapter 3's QUICK network, 8 layers of 32 features without batch norm, grey:
+  56,097 parameters (``restorelab train --model dncnn --preset small --task denoise``).
 
 KAIR's released files have the batch norms folded into the convolutions (``batch_norm=False``,
 555,137 parameters for 17 layers): same network at test time, fewer tensors.
@@ -30,6 +32,7 @@ PRESETS = {
     "paper": {"in_channels": 1, "out_channels": 1, "depth": 17},
     "gray_blind": {"in_channels": 1, "out_channels": 1, "depth": 20},
     "color_blind": {"in_channels": 3, "out_channels": 3, "depth": 20},
+    "small": {"in_channels": 1, "out_channels": 1, "depth": 8, "features": 32, "batch_norm": False},
 }
 
 

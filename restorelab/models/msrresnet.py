@@ -9,7 +9,8 @@ Taught in chapter 4 next to SRResNet. Three changes to the SRGAN paper's network
 
 The x4 reference (64 features, 16 blocks, RGB) has exactly 1,517,571 parameters, the same as
 BasicSR's ``MSRResNet`` whose checkpoints :func:`restorelab.models.load_official` reads. The
-residual block and the sub-pixel upsampler are those of ``srresnet.py``.
+``"small"`` preset is chapter 4's QUICK network (32 features, 4 blocks, x4: 158,979 parameters).
+The residual block and the sub-pixel upsampler are those of ``srresnet.py``.
 
 Shapes: (N, in_channels, h, w) in [0, 1] -> (N, out_channels, h * upscale, w * upscale).
 """
@@ -28,6 +29,7 @@ from restorelab.models.srresnet import ResidualBlock, Upsampler
 PRESETS = {
     "paper": {"in_channels": 3, "out_channels": 3, "upscale": 4},
     "x2": {"in_channels": 3, "out_channels": 3, "upscale": 2},
+    "small": {"in_channels": 3, "out_channels": 3, "upscale": 4, "features": 32, "num_blocks": 4},
 }
 
 

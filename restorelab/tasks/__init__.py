@@ -30,6 +30,9 @@ class Task(Protocol):
     @property
     def model_channels(self) -> int: ...  # channels the model takes and returns
 
+    @property
+    def min_size(self) -> int: ...  # the smallest image side the task can score
+
     def make_pair(
         self, clean: torch.Tensor, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]: ...  # clean batch (N, C, P, P) -> (input, target)

@@ -7,6 +7,7 @@ for colour sets, one channel for grey sets, no border shave.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -51,6 +52,16 @@ class Denoising(ChannelSetting):
     seed: int = 0
     one_channel = "grey"
     monitor = "psnr"  # class attribute, not a field
+
+    def check(self) -> None:
+        levels = [self.sigma, *(self.sigma_range or ())]
+        if not all(math.isfinite(level) and level >= 0 for level in levels):
+            raise ValueError(f"noise levels must be finite and >= 0, got sigma={self.sigma!r}, "
+                             f"sigma_range={self.sigma_range!r}")  # fmt: skip
+        if self.sigma_range and self.sigma_range[0] > self.sigma_range[1]:
+            raise ValueError(
+                f"sigma_range must be (low, high) with low <= high, got {self.sigma_range}"
+            )
 
     def target(self, clean: torch.Tensor) -> torch.Tensor:
         """Clean image(s) -> the channels the model works on."""

@@ -66,6 +66,10 @@ class JPEGArtifacts(ChannelSetting):
     channels: str = "y"
     monitor = "psnr"  # class attribute, not a field
 
+    def check(self) -> None:
+        if not isinstance(self.quality, int) or not 1 <= self.quality <= 100:
+            raise ValueError(f"quality must be an integer from 1 to 100, got {self.quality!r}")
+
     def target(self, clean: torch.Tensor) -> torch.Tensor:
         """Clean RGB or grey (C, H, W) / (N, C, H, W) -> what the model should output."""
         if self.channels == "y":

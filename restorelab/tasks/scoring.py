@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from restorelab import metrics
+
 
 def score_images(
     images: Sequence[torch.Tensor],
@@ -34,7 +36,7 @@ class ChannelSetting:
     """Mixin for task dataclasses with a ``channels`` field: one channel or ``"rgb"``.
 
     ``one_channel`` names the one-channel setting (``"y"`` for SR and JPEG, ``"grey"`` for
-    denoising).
+    denoising). ``check()`` is where a task refuses settings it cannot use (called on creation).
     """
 
     one_channel = "y"
@@ -43,6 +45,15 @@ class ChannelSetting:
         allowed = (self.one_channel, "rgb")
         if self.channels not in allowed:
             raise ValueError(f"channels must be one of {allowed}, got {self.channels!r}")
+        self.check()
+
+    def check(self) -> None:
+        """Raise ValueError naming a setting out of its range (tasks override this)."""
+
+    @property
+    def min_size(self) -> int:
+        """The smallest image side this task can score (SSIM's 11x11 window must fit)."""
+        return metrics.WINDOW
 
     @property
     def model_channels(self) -> int:

@@ -38,6 +38,15 @@ class SuperResolution(ChannelSetting):
     pre_upsample: bool = True
     monitor = "psnr_y"  # class attribute, not a field
 
+    def check(self) -> None:
+        if not isinstance(self.scale, int) or self.scale < 1:
+            raise ValueError(f"scale must be an integer >= 1, got {self.scale!r}")
+
+    @property
+    def min_size(self) -> int:
+        """The smallest HR side that still leaves 11 pixels after the crop and the shave."""
+        return self.scale * -(-(metrics.WINDOW + 2 * self.scale) // self.scale)
+
     def crop(self, hr: torch.Tensor) -> torch.Tensor:
         """Crop (..., H, W) to a multiple of the scale (bottom and right edges go)."""
         h, w = hr.shape[-2:]
@@ -64,7 +73,11 @@ class SuperResolution(ChannelSetting):
     def make_pair(
         self, hr: torch.Tensor, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """A batch of clean HR patches (N, 3, P, P) -> (model input, target), on their device."""
+        """A batch of clean HR patches (N, 3, P, P) -> (model input, target), on their device.
+
+        Grey patches (N, 1, P, P) are repeated to RGB first, as :meth:`evaluate` does.
+        """
+        hr = grey_to_rgb(hr) if hr.shape[-3] == 1 else hr
         return self.model_input(self.degrade(hr)), self.target(hr)
 
     def restore(self, model: nn.Module, lr: torch.Tensor, **predict_kwargs) -> torch.Tensor:
