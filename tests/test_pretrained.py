@@ -76,7 +76,9 @@ def test_unknown_name_lists_the_known_ones() -> None:
 def _hosted(monkeypatch, tmp_path, name: str, url: str, sha256: str) -> None:
     ref = pretrained.REFERENCES[name]
     monkeypatch.setitem(
-        pretrained.REFERENCES, name, pretrained.Reference(**{**ref.__dict__, "url": url, "sha256": sha256})
+        pretrained.REFERENCES,
+        name,
+        pretrained.Reference(**{**ref.__dict__, "url": url, "sha256": sha256}),
     )
     monkeypatch.setattr(pretrained, "WEIGHTS", tmp_path / "package")
     monkeypatch.setattr(pretrained, "CACHE", tmp_path / "cache")
