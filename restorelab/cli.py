@@ -196,11 +196,15 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from restorelab.data import benchmark_dir, benchmark_images, check_size, embedded_photos
+    from restorelab import pretrained
+    from restorelab.data import benchmark_images, check_size, embedded_photos, matlab_lr_images
     from restorelab.experiment import load_checkpoint, mean_scores, results_table, task_spec
     from restorelab.io import list_images, read_image
 
-    if args.checkpoint:
+    if args.checkpoint in pretrained.REFERENCES and not Path(args.checkpoint).exists():
+        model = pretrained.load(args.checkpoint, args.device)
+        task = pretrained.task(args.checkpoint)
+    elif args.checkpoint:
         model, task = load_checkpoint(args.checkpoint, args.device)
     else:  # score the classical baseline only
         model, task = None, _task(argparse.Namespace(**{**TASK_DEFAULTS, **vars(args)}))
@@ -220,10 +224,9 @@ def _eval(args: argparse.Namespace) -> int:
         check_size(image, name, task.min_size, size)
     hr = [image for _, image in named]
     lr = None
-    if args.benchmark == "Set5" and spec["name"] == "sr" and not args.degrade_here:
+    if args.benchmark and spec["name"] == "sr" and not args.degrade_here:
         try:
-            lr_dir = benchmark_dir(f"Set5/LR_bicubic/X{task.scale}", download=args.download)
-            lr = [read_image(path, "rgb") for path in list_images(lr_dir)]
+            lr = matlab_lr_images(args.benchmark, task.scale, download=args.download)
         except FileNotFoundError:
             print("Set5 LR_bicubic not found: degrading the HR images here", file=sys.stderr)
     rows = {BASELINES[spec["name"]]: mean_scores(task.evaluate(None, hr, lr))}
@@ -345,8 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
                               help="PSNR/SSIM table of a checkpoint vs its input, or of the input "
                               "alone (the classical baseline) with --task")  # fmt: skip
     evaluate.add_argument("checkpoint", nargs="?",
-                          help="a best.pt / last.pt written by restorelab train; leave it out to "
-                          "score the baseline of --task (bicubic, JPEG input, noisy input)")  # fmt: skip
+                          help="a best.pt / last.pt written by restorelab train, or the name of a "
+                          "reference checkpoint (restorelab.pretrained: srcnn-x2, dncnn-s25, ...); "
+                          "leave it out to score the baseline of --task (bicubic, JPEG input, "
+                          "noisy input)")  # fmt: skip
     evaluate.add_argument("--task", choices=tuple(BASELINES),
                           help="without a checkpoint: the task whose baseline to score")  # fmt: skip
     _add_task_options(evaluate, defaults=False)

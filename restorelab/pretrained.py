@@ -200,15 +200,11 @@ def benchmark_inputs(
 
     Returns ``(clean, degraded)``; ``degraded`` is None when the task degrades the images itself.
     """
-    from restorelab.data import benchmark_dir, benchmark_images
-    from restorelab.io import list_images, read_image
+    from restorelab.data import benchmark_images, matlab_lr_images
 
     clean = [image for _, image in benchmark_images(benchmark, download=download)]
     scale = getattr(task, "scale", None)
-    if benchmark != "Set5" or scale is None:
-        return clean, None
-    lr_dir = benchmark_dir(f"Set5/LR_bicubic/X{scale}", download=download)
-    return clean, [read_image(path, "rgb") for path in list_images(lr_dir)]
+    return clean, None if scale is None else matlab_lr_images(benchmark, scale, download)
 
 
 def convention(name: str) -> str:

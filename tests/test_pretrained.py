@@ -121,3 +121,14 @@ def test_corrupt_weights_name_the_file(monkeypatch, tmp_path) -> None:
     (tmp_path / "dncnn-s25.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(ValueError, match="dncnn-s25.safetensors: not a readable"):
         pretrained.load("dncnn-s25")
+
+
+def test_cli_evaluates_a_reference_by_name(capsys) -> None:
+    from restorelab.cli import main
+
+    if _missing_benchmarks("srcnn-x2"):
+        pytest.skip("Set5 not found (set RESTORELAB_DATA or use ../shared)")
+    assert main(["eval", "srcnn-x2", "--benchmark", "Set5"]) == 0
+    expected = pretrained.info("srcnn-x2")["evaluation"]["Set5"]["model"]["psnr_y"]
+    row = next(line for line in capsys.readouterr().out.splitlines() if "| srcnn-x2 |" in line)
+    assert float(row.split("|")[2]) == pytest.approx(expected, abs=1e-4)

@@ -9,6 +9,7 @@ from restorelab.data.benchmarks import (
     BENCHMARKS,
     benchmark_dir,
     benchmark_images,
+    matlab_lr_images,
     training_images,
 )
 from restorelab.data.datasets import (
@@ -47,6 +48,7 @@ __all__ = [
     "VAL_PHOTOS",
     "benchmark_dir",
     "benchmark_images",
+    "matlab_lr_images",
     "check_size",
     "training_images",
     "course2023",

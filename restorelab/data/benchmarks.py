@@ -127,6 +127,20 @@ def benchmark_images(
     return [(path.stem, read_image(path, mode, alpha)) for path in list_images(folder)]
 
 
+def matlab_lr_images(
+    benchmark: str, scale: int, download: bool = False
+) -> list[torch.Tensor] | None:
+    """The LR images MATLAB's ``imresize`` made of ``benchmark`` at ``scale``, or None.
+
+    Only Set5 ships them (``Set5/LR_bicubic/X2..X4``); super-resolution is scored on them rather
+    than on LR images made here, as the papers did.
+    """
+    if benchmark != "Set5":
+        return None
+    folder = benchmark_dir(f"Set5/LR_bicubic/X{scale}", download=download)
+    return [read_image(path, "rgb") for path in list_images(folder)]
+
+
 def training_images(
     source: str, mode: str = "rgb", alpha: str = "error", min_size: int = 0, purpose: str = ""
 ) -> list[torch.Tensor]:
