@@ -169,14 +169,14 @@ def draw_data_path(model: nn.Module | DataPath, path: str | Path | None = None):
     heights = {"label": 0.42, "stage": 0.72, "merge": 0.36}
     gap, centre, radius = 0.46, 2.75, 0.15
     width = centre + (5.3 + 0.3 * len(spec.skips) if spec.skips else 2.5)
-    total = sum(heights[kind] for kind, _ in rows) + gap * (len(rows) - 1) + 0.5
+    total = sum(heights[kind] for kind, _ in rows) + gap * (len(rows) - 1) + 0.2
     fig, ax = plt.subplots(figsize=(width, total))
     ax.set_xlim(0, width)
     ax.set_ylim(0, total)
     ax.set_axis_off()
     ax.set_title(spec.title, fontsize=13, loc="left")
 
-    top, centres, entry, box_top = total - 0.1, {}, {}, {}
+    top, centres, entry, box_top = total - 0.05, {}, {}, {}
     channels, factor = spec.channels, 1
     for r, (kind, item) in enumerate(rows):
         height = heights[kind]
