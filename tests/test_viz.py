@@ -8,7 +8,12 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 
-from restorelab.comparison import comparison_table, load_results, matches_stored  # noqa: E402
+from restorelab.comparison import (  # noqa: E402
+    SETTINGS,
+    comparison_table,
+    load_results,
+    matches_stored,
+)
 from restorelab.viz import curves_figure  # noqa: E402
 
 
@@ -56,8 +61,8 @@ def test_comparison_table_live_rows_replace_stored_ones(tmp_path):
 
 def test_stored_comparison_rows_are_well_formed():
     rows = load_results()
-    assert {row["setting"] for row in rows} <= {"paper", "full", "QUICK"}
-    keys = [(r["chapter"], r["model"], r["benchmark"], r["setting"]) for r in rows]
+    assert {row["setting"] for row in rows} <= set(SETTINGS)
+    keys = [(r["chapter"], r["model"], r["benchmark"], r["setting"], r["convention"]) for r in rows]
     assert len(keys) == len(set(keys)), "two stored rows share a key"
     for row in rows:
         assert row["psnr"] is None or 15 < row["psnr"] < 50
