@@ -8,7 +8,11 @@ with the same key (chapter, model, benchmark, setting), and :func:`matches_store
 QUICK run reproduced the stored numbers (the book's CI checks that it does).
 
 PSNR in dB and SSIM are on the channel the ``metric`` column names (``Y``: BT.601 studio luma,
-``grey``, ``RGB``), with each task's conventions (``restorelab.tasks``).
+``grey``, ``RGB``). The ``convention`` column says how a row's numbers were computed (one of
+:data:`CONVENTIONS`): ``restorelab`` for every row measured here (``restorelab.tasks``), the
+source table for a paper's row. Papers computed SSIM in different ways (another implementation,
+MATLAB's ``ssim.m`` with its downsampling, another luma), so an SSIM of one convention is only
+compared with SSIMs of the same convention: a gap between conventions is not a result.
 """
 
 from __future__ import annotations
@@ -18,9 +22,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 RESULTS_FILE = Path(__file__).with_name("comparison.csv")
-COLUMNS = ("chapter", "model", "task", "benchmark", "metric", "params", "setting", "psnr", "ssim")
-KEY = ("chapter", "model", "benchmark", "setting")
-SETTINGS = ("paper", "full", "QUICK")
+COLUMNS = ("chapter", "model", "task", "benchmark", "metric", "params", "setting", "psnr", "ssim",
+           "convention")  # fmt: skip
+KEY = ("chapter", "model", "benchmark", "setting", "convention")
+# "reference": the checkpoints of restorelab.pretrained, trained far longer than QUICK
+SETTINGS = ("paper", "reference", "full", "QUICK")
+OURS = "restorelab"
+# How each convention computed PSNR and SSIM, and whether its SSIM can stand beside ours. Our
+# numbers for the baselines were measured with restorelab.metrics on the shipped benchmarks.
+CONVENTIONS = {
+    OURS: "measured here with restorelab.metrics: outputs rounded to 8 bits; SSIM with an 11x11 "
+    "Gaussian window (sigma 1.5) on the full-resolution image, no downsampling; SR on the Y "
+    "channel with `scale` pixels shaved.",
+    "SRCNN paper": "Dong et al. (TPAMI 2016), Tables 2-3: Y channel, border shaved. Our bicubic "
+    "reproduces its bicubic rows (Set5 x2 33.68 dB / 0.9304 against 33.66 / 0.9299; x4 28.43 / "
+    "0.8113 against 28.42 / 0.8104), so its SSIM is ours to within 0.001. MATLAB's ssim.m with "
+    "its automatic downsampling would give 0.9377 and 0.8245: not what it used.",
+    "SRGAN paper (Daala)": "Ledig et al. (CVPR 2017), Table 2, measured with the Daala tools on "
+    "the Y channel, 4 pixels shaved. Its PSNR agrees with ours (bicubic on Set5 x4: 28.43 dB, "
+    "ours 28.43), its SSIM does not: its bicubic reads 0.8211 on Set5 and 0.7486 on Set14, "
+    "ours 0.8113 and 0.7050. Compare its SSIM only with its own bicubic.",
+    "DnCNN paper": "Zhang et al. (TIP 2017), the table of JPEG deblocking (the KAIR convention, "
+    "also SwinIR's Table 4): grey, 8-bit. Its JPEG-input row on Classic5 q10 is exactly ours "
+    "(27.82 dB / 0.7595), so its SSIM is ours. Its denoising tables give PSNR only.",
+    "AR-CNN paper": "Dong et al. (ICCV 2015), LIVE1 table (LIVE1 is not shipped: not "
+    "re-measured here). For AR-CNN at q10 it reads 28.98 dB / 0.8217, the DnCNN paper's "
+    "convention (SwinIR, Table 4) gives the same model 28.96 dB / 0.8076: PSNR agrees, SSIM does "
+    "not. Its SSIM column, the JPEG input's 0.7905 included, is another convention: compare it "
+    "only within this table.",
+}
 
 
 def _key(row: dict) -> tuple:
@@ -28,11 +58,18 @@ def _key(row: dict) -> tuple:
 
 
 def _clean(row: dict) -> dict:
+    """A row with typed numbers; rows measured here (not ``paper``) default to :data:`OURS`."""
+    if not row.get("convention") and row.get("setting") != "paper":
+        row = {**row, "convention": OURS}
     missing = [name for name in COLUMNS if name not in row]
     if missing:
         raise ValueError(f"comparison row {row} lacks {missing}")
     if row["setting"] not in SETTINGS:
         raise ValueError(f"setting {row['setting']!r} is not one of {SETTINGS}")
+    if row["convention"] not in CONVENTIONS:
+        raise ValueError(
+            f"convention {row['convention']!r} of {row['model']} is not one of {list(CONVENTIONS)}"
+        )
 
     def number(value, kind):
         return None if value in (None, "") else kind(value)
@@ -58,17 +95,25 @@ class ComparisonTable:
 
     rows: list[dict] = field(default_factory=list)
 
+    def notes(self) -> dict[str, str]:
+        """How each convention of the shown rows computed its numbers (from :data:`CONVENTIONS`)."""
+        used = {row["convention"] for row in self.rows}
+        return {name: text for name, text in CONVENTIONS.items() if name in used}
+
     def __str__(self) -> str:
-        header = ("ch.", "model", "task", "benchmark", "metric", "params", "setting", "PSNR", "SSIM")  # fmt: skip
+        header = ("ch.", "model", "task", "benchmark", "metric", "params", "setting", "PSNR", "SSIM",
+                  "convention")  # fmt: skip
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for row in self.rows:
             cells = [
                 str(row["chapter"]), row["model"], row["task"], row["benchmark"], row["metric"],
                 "" if row["params"] is None else f"{row['params']:,}", row["setting"],
                 "" if row["psnr"] is None else f"{row['psnr']:.2f}",
-                "" if row["ssim"] is None else f"{row['ssim']:.4f}",
+                "" if row["ssim"] is None else f"{row['ssim']:.4f}", row["convention"],
             ]  # fmt: skip
             lines.append("| " + " | ".join(cells) + " |")
+        lines.append("\nSSIMs of different conventions are not comparable. Conventions:\n")
+        lines += [f"- **{name}**: {text}" for name, text in self.notes().items()]
         return "\n".join(lines)
 
     def _repr_markdown_(self) -> str:
@@ -81,7 +126,7 @@ def comparison_table(
     """The rows of chapters ``<= upto_chapter``, with ``live`` rows replacing stored ones.
 
     Sorted by chapter, then benchmark and model in the order they first appear, then paper
-    before full before QUICK.
+    before reference before full before QUICK.
     """
     rows = {_key(row): row for row in load_results(path)}
     for row in live or []:

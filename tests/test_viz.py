@@ -8,7 +8,12 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 
-from restorelab.comparison import comparison_table, load_results, matches_stored  # noqa: E402
+from restorelab.comparison import (  # noqa: E402
+    SETTINGS,
+    comparison_table,
+    load_results,
+    matches_stored,
+)
 from restorelab.viz import curves_figure  # noqa: E402
 
 
@@ -37,10 +42,10 @@ ROW = dict(chapter=2, model="AR-CNN", task="JPEG q10", benchmark="Classic5", met
 def test_comparison_table_live_rows_replace_stored_ones(tmp_path):
     path = tmp_path / "results.csv"
     path.write_text(
-        "chapter,model,task,benchmark,metric,params,setting,psnr,ssim\n"
-        "2,AR-CNN,JPEG q10,Classic5,grey,106561,QUICK,27.50,0.7500\n"
-        "2,AR-CNN,JPEG q10,Classic5,grey,106561,paper,29.03,0.7929\n"
-        "3,DnCNN-S,Gaussian,Set12,grey,557057,paper,30.44,\n"
+        "chapter,model,task,benchmark,metric,params,setting,psnr,ssim,convention\n"
+        "2,AR-CNN,JPEG q10,Classic5,grey,106561,QUICK,27.50,0.7500,restorelab\n"
+        "2,AR-CNN,JPEG q10,Classic5,grey,106561,paper,29.03,0.7929,DnCNN paper\n"
+        "3,DnCNN-S,Gaussian,Set12,grey,557057,paper,30.44,,DnCNN paper\n"
     )
     table = comparison_table(2, live=[ROW], path=path)
     assert [(r["setting"], r["psnr"]) for r in table.rows] == [("paper", 29.03), ("QUICK", 28.0)]
@@ -56,8 +61,8 @@ def test_comparison_table_live_rows_replace_stored_ones(tmp_path):
 
 def test_stored_comparison_rows_are_well_formed():
     rows = load_results()
-    assert {row["setting"] for row in rows} <= {"paper", "full", "QUICK"}
-    keys = [(r["chapter"], r["model"], r["benchmark"], r["setting"]) for r in rows]
+    assert {row["setting"] for row in rows} <= set(SETTINGS)
+    keys = [(r["chapter"], r["model"], r["benchmark"], r["setting"], r["convention"]) for r in rows]
     assert len(keys) == len(set(keys)), "two stored rows share a key"
     for row in rows:
         assert row["psnr"] is None or 15 < row["psnr"] < 50

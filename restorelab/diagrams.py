@@ -1,0 +1,240 @@
+"""Data-path diagrams of the course's networks: boxes, arrows and skip connections.
+
+Drawn in each model chapter (1 SRCNN, 2 AR-CNN, 3 DnCNN, 4 SRResNet and MSRResNet) instead of
+``print(model)``. :func:`data_path` reads a short list of :class:`Stage` (what a box does, its
+kernel and its filters) and :class:`Skip` connections off a *built* model, so the diagram shows
+the network the chapter trains, with its real depth and widths; :func:`draw_data_path` draws
+it top to bottom with matplotlib, the tensor shape (channels x height x width) beside each
+arrow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+if not matplotlib.get_backend().lower().startswith(("module://", "nbagg", "ipympl")):
+    matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import Circle, FancyBboxPatch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from restorelab.models.arcnn import ARCNN  # noqa: E402
+from restorelab.models.dncnn import DnCNN  # noqa: E402
+from restorelab.models.msrresnet import MSRResNet  # noqa: E402
+from restorelab.models.srcnn import SRCNN  # noqa: E402
+from restorelab.models.srresnet import ResidualBlock, SRResNet, Upsampler  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One box: ``repeat`` identical layers (a conv ``kernel`` x ``kernel`` with ``filters``
+    output channels, then ``after``), which enlarge the image ``upscale`` times each."""
+
+    name: str
+    kernel: int
+    filters: int
+    after: str = ""
+    repeat: int = 1
+    upscale: int = 1
+
+
+@dataclass(frozen=True)
+class Skip:
+    """The tensor entering stage ``start`` is combined (``sign``) with the output of stage
+    ``end`` (``start == end``: a residual block, ``x + F(x)``); ``label`` names the path."""
+
+    start: int
+    end: int
+    label: str
+    sign: str = "+"
+
+
+@dataclass(frozen=True)
+class DataPath:
+    """What :func:`draw_data_path` draws: the input, the stages, the skips and the output."""
+
+    title: str
+    source: str
+    target: str
+    channels: int
+    stages: tuple[Stage, ...]
+    skips: tuple[Skip, ...] = ()
+    low_res: bool = False  # True: the network works on the small image (h x w) and upsamples
+
+
+def _conv(layer: nn.Conv2d) -> tuple[int, int]:
+    return layer.kernel_size[0], layer.out_channels
+
+
+def _upsampler(upsampler: Upsampler, after: str) -> list[Stage]:
+    factors = [stage.shuffle.upscale_factor for stage in upsampler]
+    if not factors:
+        return []
+    kernel, filters = _conv(upsampler[0].conv)
+    return [
+        Stage(f"sub-pixel upsampling \u00d7{factors[0]}", kernel, filters,
+              f"PixelShuffle \u00d7{factors[0]}, {after}", repeat=len(factors), upscale=factors[0])
+    ]  # fmt: skip
+
+
+def _residual_blocks(body: nn.Sequential, acts: str) -> Stage:
+    block: ResidualBlock = body[0]
+    kernel, filters = _conv(block.conv1)
+    second = f"conv {kernel}\u00d7{kernel}"
+    if isinstance(block.bn1, nn.BatchNorm2d):
+        acts, second = f"BN, {acts}", f"{second}, BN"
+    return Stage("residual block", kernel, filters, f"{acts}, {second}", repeat=len(body))
+
+
+def data_path(model: nn.Module) -> DataPath:
+    """The :class:`DataPath` of a built SRCNN, AR-CNN, DnCNN, SRResNet or MSRResNet."""
+    if isinstance(model, SRCNN):
+        (k1, f1), (k2, f2), (k3, f3) = map(_conv, (model.extract, model.map, model.reconstruct))
+        stages = (Stage("patch extraction", k1, f1, "ReLU"),
+                  Stage("non-linear mapping", k2, f2, "ReLU"),
+                  Stage("reconstruction", k3, f3))  # fmt: skip
+        return DataPath("SRCNN (chapter 1)", "LR image upsampled by bicubic, Y channel",
+                        "restored Y channel", model.extract.in_channels, stages)  # fmt: skip
+    if isinstance(model, ARCNN):
+        convs = (model.extract, model.enhance, model.map, model.reconstruct)
+        names = ("feature extraction", "feature enhancement", "mapping", "reconstruction")
+        stages = tuple(
+            Stage(name, *_conv(conv), "ReLU" if i < 3 else "")
+            for i, (name, conv) in enumerate(zip(names, convs, strict=True))
+        )
+        return DataPath("AR-CNN (chapter 2)", "JPEG-compressed image, Y channel",
+                        "restored Y channel", model.extract.in_channels, stages)  # fmt: skip
+    if isinstance(model, DnCNN):
+        convs = [layer for layer in model.model if isinstance(layer, nn.Conv2d)]
+        norm = any(isinstance(layer, nn.BatchNorm2d) for layer in model.model)
+        stages = (Stage("first layer", *_conv(convs[0]), "ReLU"),
+                  Stage("middle layer", *_conv(convs[1]), "BN, ReLU" if norm else "ReLU",
+                        repeat=len(convs) - 2),
+                  Stage("noise estimate f(y)", *_conv(convs[-1])))  # fmt: skip
+        return DataPath(f"DnCNN, {len(convs)} layers (chapter 3)", "noisy image y",
+                        "denoised image y - f(y)", convs[0].in_channels, stages,
+                        (Skip(0, 2, "the input y, minus the noise estimate", "\u2212"),))  # fmt: skip
+    if isinstance(model, MSRResNet):
+        stages = (Stage("head", *_conv(model.conv_first), "LeakyReLU"),
+                  _residual_blocks(model.body, "ReLU"),
+                  *_upsampler(model.upsampler, "LeakyReLU"),
+                  Stage("high-resolution conv", *_conv(model.conv_hr), "LeakyReLU"),
+                  Stage("output conv", *_conv(model.conv_last)))  # fmt: skip
+        return DataPath(f"MSRResNet \u00d7{model.upscale} (chapter 4)", "LR image, RGB",
+                        "SR image, RGB", model.conv_first.in_channels, stages,
+                        (Skip(1, 1, "x + F(x)"),
+                         Skip(0, len(stages) - 1, f"global skip: bilinear \u00d7{model.upscale}"
+                              " of the input")), low_res=True)  # fmt: skip
+    if isinstance(model, SRResNet):
+        stages = (Stage("head", *_conv(model.conv_first), "PReLU"),
+                  _residual_blocks(model.body, "PReLU"),
+                  Stage("body conv", *_conv(model.conv_body), "BN"),
+                  *_upsampler(model.upsampler, "PReLU"),
+                  Stage("output conv", *_conv(model.conv_last)))  # fmt: skip
+        return DataPath(f"SRResNet \u00d7{model.upscale} (chapter 4)", "LR image, RGB",
+                        "SR image, RGB", model.conv_first.in_channels, stages,
+                        (Skip(1, 1, "x + F(x)"),
+                         Skip(1, 2, "skip from the head")), low_res=True)  # fmt: skip
+    raise TypeError(
+        f"no data-path diagram for {type(model).__name__}: "
+        "data_path knows SRCNN, ARCNN, DnCNN, SRResNet and MSRResNet"
+    )
+
+
+def _size(low_res: bool, factor: int) -> str:
+    if not low_res:
+        return "H \u00d7 W"
+    return "h \u00d7 w" if factor == 1 else f"{factor}h \u00d7 {factor}w"
+
+
+def draw_data_path(model: nn.Module | DataPath, path: str | Path | None = None):
+    """Draw the data path of ``model`` (or of a :class:`DataPath`) top to bottom.
+
+    Each box names a stage, its conv (kernel, filters) and what follows it; the shape beside
+    each arrow is channels x height x width; skips run on the right into a circle that adds
+    (or subtracts) them. Returns the matplotlib Figure (saved to ``path`` when given).
+    """
+    spec = model if isinstance(model, DataPath) else data_path(model)
+    merges = sorted({skip.end for skip in spec.skips})
+    # rows from the top: ("label", text) | ("stage", index) | ("merge", stage index)
+    rows: list[tuple[str, object]] = [("label", spec.source)]
+    for i in range(len(spec.stages)):
+        rows.append(("stage", i))
+        if i in merges:
+            rows.append(("merge", i))
+    rows.append(("label", spec.target))
+    heights = {"label": 0.42, "stage": 0.72, "merge": 0.36}
+    gap, centre, radius = 0.46, 2.75, 0.15
+    width = centre + (5.3 + 0.3 * len(spec.skips) if spec.skips else 2.5)
+    total = sum(heights[kind] for kind, _ in rows) + gap * (len(rows) - 1) + 0.2
+    fig, ax = plt.subplots(figsize=(width, total))
+    ax.set_xlim(0, width)
+    ax.set_ylim(0, total)
+    ax.set_axis_off()
+    ax.set_title(spec.title, fontsize=13, loc="left")
+
+    top, centres, entry, box_top = total - 0.05, {}, {}, {}
+    channels, factor = spec.channels, 1
+    for r, (kind, item) in enumerate(rows):
+        height = heights[kind]
+        y = top - height / 2
+        centres[r] = y
+        if kind == "label":
+            ax.text(centre, y, str(item), ha="center", va="center", fontsize=11, style="italic")
+        elif kind == "stage":
+            stage = spec.stages[item]
+            entry[item] = top + gap * 0.75  # where a skip leaves the arrow into this stage
+            ax.add_patch(FancyBboxPatch((centre - 2.35, top - height), 4.7, height,
+                                        boxstyle="round,pad=0.02,rounding_size=0.08",
+                                        facecolor="#e8f0fb", edgecolor="#2b5d9c", linewidth=1.2))  # fmt: skip
+            grouped = any(skip.start == skip.end == item for skip in spec.skips)
+            repeat = f", {stage.repeat} times" if stage.repeat > 1 and not grouped else ""
+            box_top[item] = top
+            ax.text(centre, y + 0.15, stage.name + repeat, ha="center", va="center",
+                    fontsize=11.5, fontweight="bold")  # fmt: skip
+            plural = "s" if stage.filters > 1 else ""
+            detail = f"conv {stage.kernel}\u00d7{stage.kernel}, {stage.filters} filter{plural}"
+            ax.text(centre, y - 0.16, detail + (f", {stage.after}" if stage.after else ""),
+                    ha="center", va="center", fontsize=10)  # fmt: skip
+            channels = stage.filters // (stage.upscale**2)
+            factor *= stage.upscale**stage.repeat
+        else:
+            ax.add_patch(Circle((centre, y), radius, facecolor="white", edgecolor="black"))
+            sign = next(skip.sign for skip in spec.skips if skip.end == item)
+            ax.text(centre, y, sign, ha="center", va="center", fontsize=13)
+        if r + 1 < len(rows):  # the arrow down to the next row, with the tensor's shape
+            start, end = top - height, top - height - gap
+            ax.annotate("", (centre, end), (centre, start),
+                        arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.2})  # fmt: skip
+            ax.text(centre - 0.12, (start + end) / 2, f"{channels} \u00d7 {_size(spec.low_res, factor)}",
+                    ha="right", va="center", fontsize=9.5, color="#444444")  # fmt: skip
+        top -= height + gap
+
+    merge_y = {item: centres[r] for r, (kind, item) in enumerate(rows) if kind == "merge"}
+    lanes = sorted(spec.skips, key=lambda skip: skip.end - skip.start)
+    for lane, skip in enumerate(lanes):
+        x = centre + 2.65 + 0.3 * lane
+        repeat = spec.stages[skip.start].repeat
+        plate = skip.start == skip.end and repeat > 1  # a block and its skip, repeated
+        y0 = box_top[skip.start] + 0.07 if plate else entry[skip.start]
+        y1 = merge_y[skip.end]
+        ax.plot([centre, x, x], [y0, y0, y1], color="#c0392b", lw=1.4)
+        ax.annotate("", (centre + radius, y1), (x, y1),
+                    arrowprops={"arrowstyle": "-|>", "color": "#c0392b", "lw": 1.4})  # fmt: skip
+        if not plate:
+            ax.text(x + 0.1, y1 + 0.22, skip.label, ha="left", va="center", fontsize=9.5,
+                    color="#c0392b")  # fmt: skip
+            continue
+        y_top, y_bottom = box_top[skip.start] + 0.14, y1 - radius - 0.12
+        ax.add_patch(FancyBboxPatch((centre - 2.5, y_bottom), x - centre + 2.65, y_top - y_bottom,
+                                    boxstyle="round,pad=0,rounding_size=0.1", fill=False,
+                                    linestyle="--", edgecolor="#555555"))  # fmt: skip
+        ax.text(centre - radius - 0.15, y1, f"{repeat} blocks, each {skip.label}", ha="right",
+                va="center", fontsize=10, fontweight="bold", color="#555555")  # fmt: skip
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig

@@ -1,0 +1,85 @@
+"""Data-path diagrams: each model chapter's diagram renders and names every stage of its model."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest  # noqa: E402
+from torch import nn  # noqa: E402
+
+from restorelab import models  # noqa: E402
+from restorelab.diagrams import Skip, data_path, draw_data_path  # noqa: E402
+
+DNCNN = ["first layer", "middle layer", "noise estimate f(y)"]
+MSRRESNET = ["head", "residual block", "sub-pixel upsampling \u00d72", "high-resolution conv"]
+CHAPTER_MODELS = {  # what chapters 1-4 draw: (model name, build kwargs) -> stage names in order
+    ("srcnn", ()): ["patch extraction", "non-linear mapping", "reconstruction"],
+    ("arcnn", ()): ["feature extraction", "feature enhancement", "mapping", "reconstruction"],
+    ("dncnn", ()): DNCNN,
+    ("dncnn", (("depth", 8), ("features", 32), ("batch_norm", False))): DNCNN,
+    ("msrresnet", ()): [*MSRRESNET, "output conv"],
+    ("msrresnet", (("features", 32), ("num_blocks", 4))): [*MSRRESNET, "output conv"],
+    ("srresnet", ()): ["head", "residual block", "body conv", MSRRESNET[2], "output conv"],
+}
+
+
+def texts(fig) -> str:
+    return "\n".join(text.get_text() for ax in fig.axes for text in ax.texts)
+
+
+@pytest.mark.parametrize("key", CHAPTER_MODELS, ids=[f"{n}{dict(k)}" for n, k in CHAPTER_MODELS])
+def test_each_diagram_renders_and_names_every_stage(key):
+    name, kwargs = key
+    model = models.build(name, **dict(kwargs))
+    spec = data_path(model)
+    assert [stage.name for stage in spec.stages] == CHAPTER_MODELS[key]
+    fig = draw_data_path(model)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    assert buffer.tell() > 10_000  # something was drawn
+    drawn = texts(fig)
+    for stage in spec.stages:
+        assert stage.name in drawn
+        assert f"conv {stage.kernel}\u00d7{stage.kernel}, {stage.filters} filter" in drawn
+    for skip in spec.skips:
+        assert skip.label in drawn
+
+
+def test_stages_are_read_off_the_model_not_assumed():
+    convs = lambda model: [m for m in model.modules() if isinstance(m, nn.Conv2d)]  # noqa: E731
+    for name in ("srcnn", "arcnn"):
+        model = models.build(name)
+        spec = data_path(model)
+        assert [(s.kernel, s.filters) for s in spec.stages] == [
+            (conv.kernel_size[0], conv.out_channels) for conv in convs(model)
+        ]
+    small = data_path(models.build("dncnn", depth=8, features=32, batch_norm=False))
+    assert [s.repeat for s in small.stages] == [1, 6, 1] and small.stages[1].after == "ReLU"
+    assert data_path(models.build("dncnn")).stages[1].after == "BN, ReLU"
+    assert "DnCNN, 17 layers" in data_path(models.build("dncnn")).title
+    blocks = data_path(models.build("msrresnet", features=32, num_blocks=4)).stages[1]
+    assert (blocks.repeat, blocks.filters) == (4, 32)
+
+
+def test_skips_join_where_the_models_add_them():
+    msr = data_path(models.build("msrresnet"))
+    assert msr.skips == (
+        Skip(1, 1, "x + F(x)"),
+        Skip(0, len(msr.stages) - 1, "global skip: bilinear \u00d74 of the input"),
+    )
+    upsampling = msr.stages[2]
+    assert (upsampling.repeat, upsampling.upscale, upsampling.filters) == (2, 2, 256)
+    assert "4h \u00d7 4w" in texts(draw_data_path(msr))  # the shapes follow the upsampling
+    dncnn = data_path(models.build("dncnn"))
+    assert [(s.start, s.end, s.sign) for s in dncnn.skips] == [(0, 2, "\u2212")]
+    srresnet = data_path(models.build("srresnet"))
+    assert [(s.start, s.end) for s in srresnet.skips] == [(1, 1), (1, 2)]
+
+
+def test_models_without_a_diagram_are_refused_by_name():
+    with pytest.raises(TypeError, match="no data-path diagram for Sequential"):
+        data_path(nn.Sequential(nn.Conv2d(1, 1, 3)))
