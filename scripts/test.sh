@@ -9,27 +9,39 @@
 #                       numbers no longer matching restorelab/comparison.csv) fails it
 #   browser             the built site in headless Chromium: no JavaScript error, tables are
 #                       tables, every image loads; screenshots in _build/screenshots/
-# The wall time of each stage is printed at the end, also when a stage fails.
+# The wall and CPU time of each stage are printed at the end, also when a stage fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TIMES=()
+TIMES_FILE=$(mktemp)
+children_cpu() {  # CPU=user + system seconds of the finished child processes so far
+    times >"$TIMES_FILE"  # in this shell: a $(...) subshell would count its own children
+    CPU=$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/);
+                         printf "%d", u[1] * 60 + u[2] + s[1] * 60 + s[2] + 0.5 }' "$TIMES_FILE")
+}
+
 report_times() {
     local rc=$?
+    children_cpu
     echo
-    echo "== stage times (wall, seconds) =="
+    echo "== stage times: wall and CPU seconds (the CPU of all its processes; 2 cores: 2 s/s)"
     printf '%s\n' "${TIMES[@]}"
-    printf '%-18s %5ds\n' "total" "$SECONDS"
+    printf '%-18s %5ds %6ss\n' "total" "$SECONDS" "$CPU"
+    rm -f "$TIMES_FILE"
     return "$rc"
 }
 trap report_times EXIT
 
-stage() {  # stage NAME COMMAND...: run it, record its wall time and whether it passed
-    local name=$1 start=$SECONDS rc=0
+stage() {  # stage NAME COMMAND...: run it, record its times and whether it passed
+    local name=$1 start=$SECONDS cpu_before rc=0
     shift
+    children_cpu
+    cpu_before=$CPU
     echo "== $name: $*"
     "$@" || rc=$?
-    TIMES+=("$(printf '%-18s %5ds  %s' "$name" $((SECONDS - start)) \
+    children_cpu
+    TIMES+=("$(printf '%-18s %5ds %6ss  %s' "$name" $((SECONDS - start)) $((CPU - cpu_before)) \
         "$([ "$rc" = 0 ] && echo ok || echo "FAILED (exit $rc)")")")
     return "$rc"
 }
