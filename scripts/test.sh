@@ -3,8 +3,9 @@
 #   lint                ruff on the package, tests, benchmarks and the site's Sphinx extension
 #   labs check          labs/ is exactly what solutions/ generates
 #   unit tests          the package's tests, in parallel (pytest-xdist)
-#   labs + solutions    labs/ run with papermill (only exercise cells raise); solutions/ run with
-#                       nbval (their check cells print what they stored)
+#   labs                labs/ run with papermill: only exercise cells raise, the checks report
+#                       the unfinished exercises
+#   solutions           solutions/ run with nbval: their check cells print what they stored
 #   book build          the strict build executes book/: a cell that raises (a chapter's QUICK
 #                       numbers no longer matching restorelab/comparison.csv) fails it
 #   browser             the built site in headless Chromium: no JavaScript error, tables are
@@ -54,8 +55,9 @@ stage "labs check" restorelab labs check
 # Agg for the unit tests only: in notebook kernels it would replace the inline backend and the
 # book would be built without its figures.
 stage "unit tests" env MPLBACKEND=Agg pytest -q -n 2 -m "not notebooks and not site" --durations=15
-stage "labs + solutions" pytest -q -n 2 --dist loadfile --nbval-lax -p no:cacheprovider \
-    tests/test_notebooks.py solutions
+stage labs pytest -q -n 2 -m notebooks tests/test_notebooks.py
+# nbval runs a notebook's cells in one kernel: --dist loadfile keeps each notebook on one worker
+stage solutions pytest -q -n 2 --dist loadfile --nbval-lax -p no:cacheprovider solutions
 rm -rf _build
 stage "book build" jupyter-book build . -W -n --keep-going
 stage browser pytest -q -m site -rs tests/test_site.py

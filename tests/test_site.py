@@ -130,9 +130,8 @@ class Chromium:
         self.call("Page.navigate", session=self.session, url=url)
         while True:  # the last load, then the frame stops loading (nothing of it arrives later)
             methods = [event.get("method") for event in self.events]
-            if methods.count("Page.loadEventFired") >= loads and "Page.frameStoppedLoading" in (
-                methods[len(methods) - methods[::-1].index("Page.loadEventFired"):]
-            ):
+            loaded = [i for i, method in enumerate(methods) if method == "Page.loadEventFired"]
+            if len(loaded) >= loads and "Page.frameStoppedLoading" in methods[loaded[-1] :]:
                 return
             self.events.append(self._next_message(timeout))
 
