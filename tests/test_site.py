@@ -5,7 +5,8 @@ opened in Debian's chromium, driven over the DevTools protocol on a pipe (standa
 other hosts are unreachable from the browser, so the result never depends on a CDN. Checks: no
 JavaScript error and no failed request of our own pages, Markdown tables rendered as ``<table>``
 (no paragraph of raw ``| a | b |`` text; the comparison table of every chapter that shows it),
-every image loaded, no code line wider than its block. Full-page screenshots are written to
+every image loaded, no code line wider than its block, a progress bar shown once (its last state,
+not each redraw). Full-page screenshots are written to
 ``_build/screenshots/`` as build artefacts. Skips with the reason without chromium or a build.
 """
 
@@ -52,6 +53,9 @@ INSPECT = """(async () => {
         .map(p => p.textContent.trim().slice(0, 80)),
     tableHeaders: [...document.querySelectorAll("table")]
         .map(t => [...t.querySelectorAll("th")].map(th => th.textContent.trim())),
+    repeatedProgress: [...document.querySelectorAll("pre")]  // a progress bar's every redraw
+        .filter(pre => (pre.textContent.match(/\\| *\\d+\\/\\d+ \\[/g) || []).length > 3)
+        .map(pre => pre.textContent.trim().split("\\n")[0].slice(0, 80)),
     overflowingCode: [...document.querySelectorAll("pre")]
         .filter(pre => pre.scrollWidth > pre.clientWidth + 1)
         .map(pre => pre.textContent.trim().split("\\n")[0].slice(0, 80)),
@@ -281,3 +285,8 @@ def test_every_image_loads(site):
 def test_code_fits_its_block(site):
     wide = {page: seen["overflowingCode"] for page, seen in site.items() if seen["overflowingCode"]}
     assert not wide, f"code blocks wider than the page column: {wide}"
+
+
+def test_progress_bars_show_their_last_state_only(site):
+    repeated = {page: seen["repeatedProgress"] for page, seen in site.items() if seen["repeatedProgress"]}
+    assert not repeated, f"outputs that list a progress bar's every redraw: {repeated}"
