@@ -1,11 +1,13 @@
 """Figures: before/after comparisons with a zoomed crop, and training curves.
 
 Taught in chapter 1 and used by every chapter. Functions return the matplotlib Figure and save
-it when given a path (so notebooks show it and the CLI writes it).
+it when given a path (so notebooks show it and the CLI writes it). Every figure is drawn with
+:data:`STYLE` at :data:`PAGE_WIDTH`, so that its text stays readable on the course's site.
 """
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -19,11 +21,30 @@ from matplotlib.patches import Rectangle  # noqa: E402
 
 from restorelab.io import to_uint8  # noqa: E402
 
+# The site's text column is about 700 px wide; notebooks show figures at 100 dpi, so a figure
+# PAGE_WIDTH inches wide is shown at its own size and 9 pt text is about 12 px high on the page.
+PAGE_WIDTH = 7.0
+STYLE = {
+    "figure.dpi": 100,
+    "font.size": 10,
+    "axes.titlesize": 9,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 9,
+    "figure.titlesize": 10,
+}
 
-def _show(ax, image: torch.Tensor, title: str) -> None:
+
+def _wrap(text: str, width_inches: float, points: float) -> str:
+    """``text`` in lines that fit ``width_inches`` at ``points`` (a character is ~0.6 em)."""
+    return textwrap.fill(text, max(int(width_inches * 72 / (0.6 * points)), 8))
+
+
+def _show(ax, image: torch.Tensor, title: str, width_inches: float) -> None:
     array = to_uint8(image)
     ax.imshow(array, cmap="gray" if array.ndim == 2 else None, vmin=0, vmax=255)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(_wrap(title, width_inches, STYLE["axes.titlesize"]))
     ax.set_axis_off()
 
 
@@ -48,7 +69,8 @@ def comparison_figure(
 
     ``panels``: title -> image (C, H, W) in [0, 1], all the same size (e.g. "bicubic 30.1 dB",
     "SRCNN 31.0 dB", "ground truth"). ``crop``: (top, left, size); by default the most detailed
-    window of the last panel, a quarter of the shorter side.
+    window of the last panel, a quarter of the shorter side. The figure is :data:`PAGE_WIDTH`
+    wide whatever the number of panels; long titles wrap.
     """
     images = list(panels.values())
     h, w = images[-1].shape[-2:]
@@ -56,16 +78,26 @@ def comparison_figure(
         size = max(min(h, w) // 4, 8)
         crop = (*most_detailed_crop(images[-1], size), size)
     top, left, size = crop
-    fig, axes = plt.subplots(2, len(panels), figsize=(3.2 * len(panels), 6.4), squeeze=False)
-    for col, (name, image) in enumerate(panels.items()):
-        _show(axes[0, col], image, name)
-        axes[0, col].add_patch(
-            Rectangle((left, top), size, size, fill=False, edgecolor="red", linewidth=1.5)
-        )
-        _show(axes[1, col], image[..., top : top + size, left : left + size], f"{name} (zoom)")
+    column = PAGE_WIDTH / len(panels)
+    titles = {name: _wrap(name, column, STYLE["axes.titlesize"]) for name in panels}
+    title_lines = max(t.count("\n") + 1 for t in titles.values()) + 1  # and the zoom's
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+        title = _wrap(title, PAGE_WIDTH, STYLE["figure.titlesize"])
+        title_lines += title.count("\n") + 1
+    height = column * (h / w + 1) + title_lines * 0.2
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(
+            2, len(panels), figsize=(PAGE_WIDTH, height), squeeze=False, layout="constrained"
+        )
+        for col, (name, image) in enumerate(panels.items()):
+            _show(axes[0, col], image, name, column)
+            axes[0, col].add_patch(
+                Rectangle((left, top), size, size, fill=False, edgecolor="red", linewidth=1.5)
+            )
+            zoom = image[..., top : top + size, left : left + size]
+            _show(axes[1, col], zoom, "zoom of the red square" if col == 0 else "", column)
+        if title:
+            fig.suptitle(title)
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig
@@ -84,20 +116,21 @@ def curves_figure(
     validation plot (e.g. {"bicubic": 30.4}).
     """
     runs = history if isinstance(history, Mapping) else {"model": history}
-    fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for label, rows in runs.items():
-        train = [r for r in rows if r.get("kind") == "train"]
-        val = [r for r in rows if r.get("kind") == "val" and metric in r]
-        ax_loss.plot([r["step"] for r in train], [r["loss"] for r in train], label=label)
-        ax_val.plot([r["step"] for r in val], [r[metric] for r in val], marker="o", label=label)
-    ax_loss.set(xlabel="step", ylabel="training loss", yscale="log", title="loss")
-    for name, value in (baselines or {}).items():
-        ax_val.axhline(value, linestyle="--", color="grey", label=name)
-    ax_val.set(xlabel="step", ylabel=metric, title=f"validation {metric}")
-    ax_val.legend()
-    if len(runs) > 1:
-        ax_loss.legend()
-    fig.tight_layout()
+    with plt.rc_context(STYLE):
+        fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.2))
+        for label, rows in runs.items():
+            train = [r for r in rows if r.get("kind") == "train"]
+            val = [r for r in rows if r.get("kind") == "val" and metric in r]
+            ax_loss.plot([r["step"] for r in train], [r["loss"] for r in train], label=label)
+            ax_val.plot([r["step"] for r in val], [r[metric] for r in val], marker="o", label=label)
+        ax_loss.set(xlabel="step", ylabel="training loss", yscale="log", title="loss")
+        for name, value in (baselines or {}).items():
+            ax_val.axhline(value, linestyle="--", color="grey", label=name)
+        ax_val.set(xlabel="step", ylabel=metric, title=f"validation {metric}")
+        ax_val.legend()
+        if len(runs) > 1:
+            ax_loss.legend()
+        fig.tight_layout()  # leaves room above for a suptitle that a chapter adds
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig

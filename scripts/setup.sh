@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv with the exact versions of requirements.txt and restorelab installed editable.
+# Create .venv with the exact versions of requirements.txt and restorelab installed editable,
+# and install Debian's chromium for the site's browser test where apt is available.
 # Safe to run again: an existing .venv is reused and only what is missing is installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,3 +10,16 @@ python -m pip install --quiet --upgrade pip
 python -m pip install --quiet -r requirements.txt
 python -m pip install --quiet --no-deps -e .
 python -m ipykernel install --sys-prefix --name python3 >/dev/null
+
+# The browser test (tests/test_site.py) opens the built site in headless Chromium. Optional: the
+# test skips with the reason without it, so setup never fails because of it.
+if command -v chromium >/dev/null; then
+    :
+elif command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "setup: installing Debian's chromium for the browser test (apt-get)"
+    { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium \
+        ; } >/dev/null 2>&1 || echo "setup: apt-get could not install chromium; the browser test will skip"
+else
+    echo "setup: no chromium and no apt-get as root; the browser test will skip (install chromium to run it)"
+fi

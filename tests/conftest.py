@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
 from restorelab.data.benchmarks import SHARED
 
+CI_CORES = 2
+
 
 @pytest.fixture(autouse=True)
 def _threads():
-    torch.set_num_threads(2)
+    """CI's two cores, shared among the pytest-xdist workers (``-n 2``: one thread each)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    torch.set_num_threads(max(1, CI_CORES // workers))
 
 
 @pytest.fixture

@@ -6,7 +6,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import io  # noqa: E402
+
 import pytest  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from restorelab.comparison import (  # noqa: E402
     SETTINGS,
@@ -14,7 +18,7 @@ from restorelab.comparison import (  # noqa: E402
     load_results,
     matches_stored,
 )
-from restorelab.viz import curves_figure  # noqa: E402
+from restorelab.viz import comparison_figure, curves_figure  # noqa: E402
 
 
 def history(offset: float) -> list[dict]:
@@ -33,6 +37,35 @@ def test_curves_figure_draws_one_line_per_run_and_the_baselines(tmp_path):
     assert (tmp_path / "c.png").stat().st_size > 0
     single = curves_figure(history(0.0), metric="psnr")
     assert [line.get_label() for line in single.axes[1].lines] == ["model"]
+
+
+def shown_text_heights(fig, column_px: int = 700) -> list[float]:
+    """Pixel height of each text of ``fig`` as the site shows it: at the figure's dpi with a
+    tight box (the notebook's inline backend), shrunk to the page's column when wider."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    scale = min(1.0, column_px / Image.open(buffer).size[0])
+    texts = [fig._suptitle] if fig._suptitle else []
+    for ax in fig.axes:
+        texts.append(ax.title)
+        if ax.axison:
+            texts += [*ax.get_xticklabels(), *ax.get_yticklabels(), ax.xaxis.label, ax.yaxis.label]
+        if ax.get_legend():
+            texts += ax.get_legend().get_texts()
+    texts = [t for t in texts if t.get_text()]
+    return [t.get_fontsize() * fig.dpi / 72 * scale for t in texts]
+
+
+@pytest.mark.parametrize("count", [3, 5])
+def test_figure_text_is_readable_on_the_sites_page(count):
+    image = torch.rand(3, 48, 64, generator=torch.Generator().manual_seed(0))
+    names = ["noisy 20.17 dB", "non-local means 27.53 dB", "BM3D 28.91 dB", "DnCNN (ours) 28.12 dB"]
+    panels = {name: image for name in [*names[: count - 1], "clean"]}
+    title = "Sigma 25: in the zoom, compare how much fine texture each method keeps and how flat"
+    heights = shown_text_heights(comparison_figure(panels, title=title))
+    assert min(heights) >= 9.0
+    assert len(heights) == count + 2  # the panels, the zoom's label, the title
+    assert min(shown_text_heights(curves_figure(history(0.0), baselines={"x": 29.0}))) >= 9.0
 
 
 ROW = dict(chapter=2, model="AR-CNN", task="JPEG q10", benchmark="Classic5", metric="grey",
