@@ -18,6 +18,7 @@ compared with SSIMs of the same convention: a gap between conventions is not a r
 from __future__ import annotations
 
 import csv
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,50 @@ CONVENTIONS = {
     "not. Its SSIM column, the JPEG input's 0.7905 included, is another convention: compare it "
     "only within this table.",
 }
+
+
+# reference checkpoint -> (chapter, model, task) of its rows; the benchmarks come from its card
+REFERENCE_ROWS = {
+    "srcnn-x2": (1, "SRCNN 9-5-5", "SR x2"),
+    "arcnn-q10": (2, "AR-CNN", "JPEG q10"),
+    "dncnn-s25": (3, "DnCNN-S", "Gaussian σ25"),
+    "msrresnet-x4": (4, "MSRResNet, L1", "SR x4"),
+}
+
+
+def reference_rows() -> list[dict]:
+    """One ``"reference"`` row per checkpoint and benchmark, the numbers read from its model card.
+
+    PSNR rounded to 0.01 dB and SSIM to 0.0001, as stored; ``metric`` is ``Y`` where the card
+    scores the Y channel (``psnr_y``), else ``grey``.
+    """
+    from restorelab import pretrained
+
+    rows = []
+    for name, (chapter, model, task) in REFERENCE_ROWS.items():
+        card = pretrained.info(name)
+        for benchmark, scores in card["evaluation"].items():
+            y = "psnr_y" in scores["model"]
+            psnr, ssim = (scores["model"][k + ("_y" if y else "")] for k in ("psnr", "ssim"))
+            rows.append(dict(chapter=chapter, model=model, task=task, benchmark=benchmark,
+                             metric="Y" if y else "grey", params=card["parameters"],
+                             setting="reference", psnr=round(psnr, 2), ssim=round(ssim, 4),
+                             convention=OURS))  # fmt: skip
+    return rows
+
+
+def write_reference_rows(path: str | Path = RESULTS_FILE) -> None:
+    """Replace the ``"reference"`` rows of ``path`` by :func:`reference_rows` (atomically)."""
+    with open(path, newline="") as handle:
+        kept = [row for row in csv.DictReader(handle) if row["setting"] != "reference"]
+    new = [{**row, "psnr": f"{row['psnr']:.2f}", "ssim": f"{row['ssim']:.4f}"}
+           for row in reference_rows()]  # fmt: skip
+    tmp = Path(path).with_suffix(".tmp")
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(kept + new)
+    os.replace(tmp, path)
 
 
 def _key(row: dict) -> tuple:

@@ -197,6 +197,17 @@ def grey_to_rgb(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.expand(*tensor.shape[:-3], 3, *tensor.shape[-2:]).clone()
 
 
+def centre_crop(image: torch.Tensor, size: int | None) -> torch.Tensor:
+    """The centre ``size`` x ``size`` of an image (..., H, W); ``None`` (or a larger size): as is.
+
+    Chapter 3 validates and runs its classical baselines on centre crops to stay fast on a CPU.
+    """
+    if size is None:
+        return image
+    top, left = max(image.shape[-2] - size, 0) // 2, max(image.shape[-1] - size, 0) // 2
+    return image[..., top : top + size, left : left + size]
+
+
 def list_images(folder: str | Path) -> list[Path]:
     """Image files directly inside ``folder``, sorted by name; raises if there are none."""
     folder = Path(folder)

@@ -248,6 +248,24 @@ def evaluate(name: str, download: bool = False) -> dict[str, dict[str, dict[str,
     return results
 
 
+def scores(name: str, recompute: bool = False) -> dict[str, dict[str, dict[str, float]]]:
+    """The card's evaluation of ``name``, or (``recompute``) measured again by :func:`evaluate`.
+
+    Same shape as :func:`evaluate`. Chapters read the card in QUICK mode (a CPU would take
+    minutes) and recompute in the full setting (downloading a missing benchmark).
+    """
+    return evaluate(name, download=True) if recompute else info(name)["evaluation"]
+
+
+def budget(name: str) -> str:
+    """How long reference ``name`` trained, from its card: steps, batch, minutes, hardware."""
+    card = info(name)
+    return (
+        f"{card['steps']:,} steps of {card['batch_size']} patches in "
+        f"{card['wall_seconds'] / 60:.1f} min on {card['hardware']}"
+    )
+
+
 PAPER_TARGETS = {  # (benchmark, metric, the paper's number, what the reference must beat)
     "srcnn-x2": ("Set5", "psnr_y", 36.66, 36.0),
     "arcnn-q10": ("Classic5", "psnr", 29.03, 28.8),
@@ -264,8 +282,7 @@ def card_markdown(name: str) -> str:
     verdict = "meets" if ours > target else f"falls {target - ours:.2f} dB short of"
     lines = [
         f"**{name}** ({card['model']}, {card['parameters']:,} parameters), trained with",
-        f"`{card['command']}`: {card['steps']:,} steps of {card['batch_size']} patches in "
-        f"{card['wall_seconds'] / 60:.1f} min on {card['hardware']} (commit {card['commit']}).",
+        f"`{card['command']}`: {budget(name)} (commit {card['commit']}).",
         f"Data: {card['data']}. Stored as {card['stored_as']}.",
         "",
         "| benchmark | metric | input | reference |",

@@ -38,11 +38,10 @@ from restorelab import pretrained
 from restorelab.cli import main as restorelab_main
 from restorelab.data import embedded_photos
 from restorelab.data.benchmarks import SHARED
-from restorelab.data.embedded import TRAIN_PHOTOS
+from restorelab.data.embedded import LEAKS_INTO_BENCHMARKS, TRAIN_PHOTOS
 from restorelab.io import list_images, read_image, to_uint8
 from restorelab.models import count_params
 
-LEAKS_INTO_BENCHMARKS = {"camera"}  # skimage's camera is Set12's cameraman
 VALIDATIONS = 10  # validations per run (best.pt is picked on the embedded validation photos)
 
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import pytest
 
+from restorelab import pretrained
 from restorelab.comparison import (
     CONVENTIONS,
     OURS,
+    REFERENCE_ROWS,
     SETTINGS,
     comparison_table,
     load_results,
     matches_stored,
+    reference_rows,
+    write_reference_rows,
 )
 
 HEADER = "chapter,model,task,benchmark,metric,params,setting,psnr,ssim,convention\n"
@@ -108,3 +112,31 @@ def test_the_conventions_notes_quote_what_restorelab_measures_on_the_baselines()
     srgan = CONVENTIONS["SRGAN paper (Daala)"]
     assert f"ours {p4:.2f}" in srgan and f"ours {s4:.4f} and {ours['Set14 x4'][1]:.4f}" in srgan
     assert "({:.2f} dB / {:.4f})".format(*ours["Classic5 q10"]) in CONVENTIONS["DnCNN paper"]
+
+
+def test_stored_reference_rows_are_the_model_cards_numbers():
+    assert sorted(REFERENCE_ROWS) == pretrained.available()
+    stored = [row for row in load_results() if row["setting"] == "reference"]
+    assert stored == reference_rows()
+    for row in stored:  # and the card's numbers, rounded as stored
+        name = next(n for n, (ch, model, _) in REFERENCE_ROWS.items() if ch == row["chapter"])
+        scores = pretrained.info(name)["evaluation"][row["benchmark"]]["model"]
+        suffix = "_y" if row["metric"] == "Y" else ""
+        assert row["psnr"] == round(scores["psnr" + suffix], 2), row
+        assert row["ssim"] == round(scores["ssim" + suffix], 4), row
+    assert {(r["chapter"], r["benchmark"]) for r in stored} == {
+        (1, "Set5"), (1, "Set14"), (2, "Classic5"), (3, "Set12"), (4, "Set5"), (4, "Set14")}
+
+
+def test_write_reference_rows_replaces_only_the_reference_rows(tmp_path):
+    path = tmp_path / "results.csv"
+    path.write_text(HEADER + "1,SRCNN 9-5-5,SR x2,Set5,Y,57281,reference,30.00,0.9000,restorelab\n"
+                    "1,bicubic,SR x2,Set5,Y,,paper,33.66,0.9299,SRCNN paper\n")
+    write_reference_rows(path)
+    rows = load_results(path)
+    assert [r for r in rows if r["setting"] == "paper"] == load_results(path)[:1]
+    assert [r for r in rows if r["setting"] == "reference"] == reference_rows()
+    srcnn = comparison_table(1, path=path).rows
+    assert [(r["benchmark"], r["setting"]) for r in srcnn] == [
+        ("Set5", "paper"), ("Set5", "reference"), ("Set14", "reference")]
+    assert srcnn[1]["psnr"] == round(pretrained.info("srcnn-x2")["evaluation"]["Set5"]["model"]["psnr_y"], 2)

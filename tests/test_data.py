@@ -117,3 +117,18 @@ def test_training_images_from_every_kind_of_source(tmp_path, datasets_dir):
     assert folder_image.dtype == torch.uint8 and folder_image.shape == (3, 8, 8)
     with pytest.raises(FileNotFoundError, match="neither"):
         training_images(str(tmp_path / "missing"))
+
+
+
+def test_exclude_leaves_out_the_photos_that_resemble_a_benchmark_image():
+    from restorelab.data import BENCHMARKS, LEAKS_INTO_BENCHMARKS, load_photo, training_images
+    from restorelab.io import to_tensor
+
+    assert all(where.split()[0] in BENCHMARKS for where in LEAKS_INTO_BENCHMARKS.values())
+    camera = to_tensor(load_photo("camera"))
+    kept = embedded_photos("train", mode="any", exclude=LEAKS_INTO_BENCHMARKS)
+    assert len(kept) == len(TRAIN_PHOTOS) - len(LEAKS_INTO_BENCHMARKS)
+    assert not any(image.shape == camera.shape and torch.equal(image, camera) for image in kept)
+    assert len(training_images("embedded", exclude=LEAKS_INTO_BENCHMARKS)) == len(kept)
+    with pytest.raises(KeyError, match="exclude: unknown embedded photos \\['cameraman'\\]"):
+        embedded_photos("train", exclude=["cameraman"])

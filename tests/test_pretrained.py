@@ -68,6 +68,16 @@ def test_reference_beats_its_input_on_its_first_benchmark(name: str) -> None:
     assert card[bench]["model"][metric] > card[bench]["input"][metric] + 0.5
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_chapters_read_the_card_and_its_budget(name: str) -> None:
+    card = pretrained.info(name)
+    assert pretrained.scores(name) == card["evaluation"]
+    budget = pretrained.budget(name)
+    assert f"{card['steps']:,} steps of {card['batch_size']} patches" in budget
+    assert f"{card['wall_seconds'] / 60:.1f} min on {card['hardware']}" in budget
+    assert budget in pretrained.card_markdown(name)
+
+
 def test_unknown_name_lists_the_known_ones() -> None:
     with pytest.raises(KeyError, match="srcnn-x2"):
         pretrained.load("srcnn-x3")

@@ -26,6 +26,17 @@ def test_grey_channels_and_fixed_seed_eval_noise():
     assert not torch.equal(a, task.degrade(img, 4))
 
 
+def test_the_evaluation_noise_is_add_gaussian_noise_which_passes_the_lab_check():
+    from restorelab.checks.ch03 import check_gaussian_noise
+    from restorelab.degrade import add_gaussian_noise
+
+    task = Denoising(sigma=25, channels="rgb")
+    img = _clean()[0]
+    expected = add_gaussian_noise(img, 25, torch.Generator().manual_seed(task.seed + 3))
+    assert torch.equal(task.degrade(img, 3), expected)
+    assert check_gaussian_noise(add_gaussian_noise)
+
+
 def test_baseline_psnr_sigma25():
     task = Denoising(sigma=25, channels="rgb")
     scores = task.evaluate(None, [_clean(s=128)[0]])

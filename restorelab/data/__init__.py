@@ -21,7 +21,13 @@ from restorelab.data.datasets import (
     random_flip_rotate,
     sample_rng,
 )
-from restorelab.data.embedded import TRAIN_PHOTOS, VAL_PHOTOS, embedded_photos, load_photo
+from restorelab.data.embedded import (
+    LEAKS_INTO_BENCHMARKS,
+    TRAIN_PHOTOS,
+    VAL_PHOTOS,
+    embedded_photos,
+    load_photo,
+)
 from restorelab.data.pages import SyntheticScans, render_page
 from restorelab.data.paired import (
     DegradedFolder,
@@ -38,6 +44,7 @@ __all__ = [
     "BENCHMARKS",
     "DegradedFolder",
     "ImageFolder",
+    "LEAKS_INTO_BENCHMARKS",
     "PairedFolder",
     "PairedPatches",
     "Prefetcher",

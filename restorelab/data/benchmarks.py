@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -142,7 +143,12 @@ def matlab_lr_images(
 
 
 def training_images(
-    source: str, mode: str = "rgb", alpha: str = "error", min_size: int = 0, purpose: str = ""
+    source: str,
+    mode: str = "rgb",
+    alpha: str = "error",
+    min_size: int = 0,
+    purpose: str = "",
+    exclude: Iterable[str] = (),
 ) -> list[torch.Tensor]:
     """The training images a chapter or ``restorelab train --data`` names, as tensors (C, H, W).
 
@@ -151,13 +157,16 @@ def training_images(
     of images read in ``mode`` with ``alpha`` (kept as uint8 to save memory; see
     :func:`restorelab.io.read_image`). With ``mode="any"`` a folder mixing grey and RGB images
     comes back all RGB (grey repeated), so that patches stack into batches. ``min_size``:
-    refuse, naming the file, an image with a shorter side (``purpose`` says why).
+    refuse, naming the file, an image with a shorter side (``purpose`` says why). ``exclude``:
+    embedded photos to leave out (``"embedded"`` only; chapter 3 leaves out the photos of
+    :data:`restorelab.data.embedded.LEAKS_INTO_BENCHMARKS`, as Set12 is its test set).
     """
     from restorelab.data.datasets import check_size, load_folder
     from restorelab.data.embedded import embedded_photos
 
     if source in ("embedded", "embedded:train"):
-        named = [(f"embedded photo {i}", im) for i, im in enumerate(embedded_photos("train"))]
+        photos = embedded_photos("train", exclude=exclude)
+        named = [(f"embedded photo {i}", im) for i, im in enumerate(photos)]
     elif source in BENCHMARKS:
         named = [(f"{source}/{stem}", im) for stem, im in benchmark_images(source, download=True)]
     elif Path(source).is_dir():

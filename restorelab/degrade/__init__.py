@@ -23,7 +23,7 @@ from restorelab.degrade.masks import (
     random_masks,
     stroke_masks,
 )
-from restorelab.degrade.noise import gaussian_noise, poisson_noise
+from restorelab.degrade.noise import add_gaussian_noise, gaussian_noise, poisson_noise
 from restorelab.degrade.params import make_generator
 from restorelab.degrade.resize import bicubic_resize, output_size
 from restorelab.degrade.scan import (
@@ -42,6 +42,7 @@ __all__ = [
     "ScanConfig",
     "SecondOrderConfig",
     "StageConfig",
+    "add_gaussian_noise",
     "anisotropic_blur",
     "bicubic_resize",
     "bleed_through",

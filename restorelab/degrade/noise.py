@@ -46,6 +46,16 @@ def gaussian_noise(
     return out.clamp_(0, 1) if clip else out
 
 
+def add_gaussian_noise(clean: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.Tensor:
+    """One image (C, H, W) in [0, 1] -> ``clean + N(0, (sigma/255)^2)``, not clipped.
+
+    The noise is drawn in float32 from ``generator`` (a CPU generator: the same noise on every
+    device), so a seed gives the same noisy test image everywhere (chapter 3's evaluation).
+    """
+    noise = torch.randn(clean.shape, generator=generator, dtype=torch.float32)
+    return clean + noise.to(clean.device, clean.dtype) * (sigma / 255)
+
+
 def poisson_noise(
     images: torch.Tensor,
     scale: Range = 1.0,

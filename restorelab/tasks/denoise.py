@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from restorelab import metrics
-from restorelab.degrade.noise import gaussian_noise
+from restorelab.degrade.noise import add_gaussian_noise, gaussian_noise
 from restorelab.infer import predict
 from restorelab.io import grey_to_rgb
 from restorelab.tasks.scoring import ChannelSetting, score_images
@@ -84,8 +84,7 @@ class Denoising(ChannelSetting):
         """One image (C, H, W) -> noisy, with noise seeded by ``seed + index`` (reproducible)."""
         clean = self.target(clean)
         g = torch.Generator(device="cpu").manual_seed(self.seed + index)
-        noise = torch.randn(clean.shape, generator=g, dtype=torch.float32)
-        return clean + noise.to(clean.device, clean.dtype) * (self.sigma / 255)
+        return add_gaussian_noise(clean, self.sigma, g)
 
     def restore(self, model: nn.Module, noisy: torch.Tensor, **predict_kwargs) -> torch.Tensor:
         return predict(model, noisy, **predict_kwargs).clamp(0, 1)
