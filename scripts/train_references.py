@@ -4,7 +4,7 @@ Three steps, each a subcommand:
 
     python scripts/train_references.py data --out refdata
         the training images: ../shared/datasets/TrainPool's PNGs (Urban100, Manga109) and the
-        embedded training photos except "camera" (it is Set12's cameraman), as lossless WebP
+        embedded training photos except "camera" (it re-creates Set12's cameraman scene), as lossless WebP
     python scripts/train_references.py train --data refdata --out runs/references --minutes 20
         trains every reference at once (one process each, one GPU shared); the steps of each run
         are chosen so that it takes about --minutes, from a timed calibration run; each run is an
@@ -165,8 +165,8 @@ def publish(args: argparse.Namespace) -> None:
             "parameters": count_params(model),
             "task": pretrained.REFERENCES[name].task,
             "data": "TrainPool PNGs (40 Urban100, 9 Manga109) + the embedded training photos "
-                    "without 'camera' (Set12's cameraman); best.pt picked on the embedded "
-                    "validation photos",
+                    "without 'camera' (a re-creation of Set12's cameraman scene); best.pt "
+                    "picked on the embedded validation photos",
             "batch_size": int(run["command"].split("--batch-size ")[1].split()[0]),
             "stored_as": f"{'float16' if half else 'float32'} safetensors "
                          f"(float16 moves PSNR by at most {gap:.4f} dB)",
