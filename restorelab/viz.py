@@ -8,7 +8,8 @@ it when given a path (so notebooks show it and the CLI writes it). Every figure 
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib
@@ -34,6 +35,22 @@ STYLE = {
     "legend.fontsize": 9,
     "figure.titlesize": 10,
 }
+
+
+@contextmanager
+def page_style() -> Iterator[None]:
+    """Draw with :data:`STYLE`, then restore those settings (and only those).
+
+    Not ``plt.rc_context``: it restores *every* setting it saw on entry, and when a notebook's
+    first figure is drawn inside it, the backend's switch to interactive mode made inside is
+    undone on exit, so Jupyter stops showing every later figure of the page.
+    """
+    saved = {key: plt.rcParams[key] for key in STYLE}
+    plt.rcParams.update(STYLE)
+    try:
+        yield
+    finally:
+        plt.rcParams.update(saved)
 
 
 def _wrap(text: str, width_inches: float, points: float) -> str:
@@ -85,7 +102,7 @@ def comparison_figure(
         title = _wrap(title, PAGE_WIDTH, STYLE["figure.titlesize"])
         title_lines += title.count("\n") + 1
     height = column * (h / w + 1) + title_lines * 0.2
-    with plt.rc_context(STYLE):
+    with page_style():
         fig, axes = plt.subplots(
             2, len(panels), figsize=(PAGE_WIDTH, height), squeeze=False, layout="constrained"
         )
@@ -116,7 +133,7 @@ def curves_figure(
     validation plot (e.g. {"bicubic": 30.4}).
     """
     runs = history if isinstance(history, Mapping) else {"model": history}
-    with plt.rc_context(STYLE):
+    with page_style():
         fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.2))
         for label, rows in runs.items():
             train = [r for r in rows if r.get("kind") == "train"]

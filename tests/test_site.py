@@ -72,7 +72,9 @@ class Chromium:
         # the protocol's pipe is the browser's file descriptors 3 (in) and 4 (out): the child's
         # ends move above 9 first, so that making 3 and 4 never overwrites one of them
         to_browser, from_browser = (_above_nine(fd) for fd in (to_browser, from_browser))
-        command = f'exec "$0" "$@" 3<&{to_browser} 4>&{from_browser} {to_browser}<&- {from_browser}>&-'
+        command = (
+            f'exec "$0" "$@" 3<&{to_browser} 4>&{from_browser} {to_browser}<&- {from_browser}>&-'
+        )
         with open(log, "wb") as stderr:
             self.process = subprocess.Popen(
                 ["bash", "-c", command, executable, *FLAGS, f"--user-data-dir={profile}"],
@@ -184,7 +186,9 @@ def own_errors(events: list[dict], origin: str) -> list[str]:
             url = details.get("url") or (frames[0]["url"] if frames else "")
             text = details.get("exception", {}).get("description") or details.get("text", "")
             if not url or url.startswith(origin):
-                errors.append(f"uncaught {text.splitlines()[0]} ({url}:{details.get('lineNumber')})")
+                errors.append(
+                    f"uncaught {text.splitlines()[0]} ({url}:{details.get('lineNumber')})"
+                )
         elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
             entry = params["entry"]
             url = entry.get("url", "")
@@ -238,7 +242,9 @@ def site() -> dict[str, dict]:
             browser.open(origin + name, loads=2 if redirects else 1)
             seen[name] = browser.evaluate(INSPECT)
             seen[name]["errors"] = own_errors(browser.events, origin)
-            browser.screenshot(SCREENSHOTS / (name.removesuffix(".html").replace("/", "__") + ".png"))
+            browser.screenshot(
+                SCREENSHOTS / (name.removesuffix(".html").replace("/", "__") + ".png")
+            )
     finally:
         browser.close()
         server.shutdown()
@@ -288,5 +294,32 @@ def test_code_fits_its_block(site):
 
 
 def test_progress_bars_show_their_last_state_only(site):
-    repeated = {page: seen["repeatedProgress"] for page, seen in site.items() if seen["repeatedProgress"]}
+    repeated = {
+        page: seen["repeatedProgress"] for page, seen in site.items() if seen["repeatedProgress"]
+    }
     assert not repeated, f"outputs that list a progress bar's every redraw: {repeated}"
+
+
+FIGURE_CALLS = ("_figure(", "draw_data_path(", "plt.subplots(", "plt.figure(")
+
+
+def test_every_figure_a_chapter_draws_reaches_its_page():
+    """Each code cell of a chapter that draws a figure shows an image in the executed notebook.
+
+    (A figure helper that left matplotlib out of interactive mode once made every later figure
+    of a page silently disappear: no error, no image.)
+    """
+    import json
+
+    executed = ROOT / "_build" / "jupyter_execute" / "book"
+    if not executed.is_dir():
+        pytest.skip(f"no executed notebooks in {executed}: run `jupyter-book build .` first")
+    missing = []
+    for path in sorted(executed.glob("0*.ipynb")):
+        for number, cell in enumerate(json.loads(path.read_text())["cells"]):
+            source = "".join(cell["source"])
+            draws = cell["cell_type"] == "code" and any(call in source for call in FIGURE_CALLS)
+            images = [o for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
+            if draws and not images:
+                missing.append(f"{path.name} cell {number}: {source.splitlines()[0][:60]}")
+    assert not missing, "figures drawn but not shown:\n" + "\n".join(missing)

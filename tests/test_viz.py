@@ -118,3 +118,18 @@ def test_paper_rows_state_the_parameters_of_restorelabs_models():
         if row["setting"] == "paper" and row["params"] is not None:
             name, preset = PAPER_MODELS[row["model"]]
             assert row["params"] == models.count_params(models.build(name, preset)), row
+
+
+def test_page_style_restores_only_its_own_settings():
+    import matplotlib.pyplot as plt
+
+    from restorelab.viz import STYLE, page_style
+
+    before = plt.rcParams["interactive"]
+    with page_style():
+        assert plt.rcParams["font.size"] == STYLE["font.size"]
+        plt.rcParams["interactive"] = not before  # what Jupyter's backend switch does inside
+    try:
+        assert plt.rcParams["interactive"] is (not before)
+    finally:
+        plt.rcParams["interactive"] = before
