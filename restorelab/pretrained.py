@@ -154,9 +154,9 @@ def weights_path(name: str) -> Path:
 
 def build(name: str) -> nn.Module:
     """The untrained network of reference ``name``."""
-    ref = _reference(name)
-    kwargs = {"in_channels": task(name).model_channels, "out_channels": task(name).model_channels}
-    return models.build(ref.model, ref.preset, **{**kwargs, **ref.model_kwargs})
+    ref, channels = _reference(name), task(name).model_channels
+    kwargs = {"in_channels": channels, "out_channels": channels, **ref.model_kwargs}
+    return models.build(ref.model, ref.preset, **kwargs)
 
 
 def task(name: str) -> Task:

@@ -5,11 +5,10 @@ Three steps, each a subcommand:
     python scripts/train_references.py data --out refdata
         the training images: ../shared/datasets/TrainPool's PNGs (Urban100, Manga109) and the
         embedded training photos except "camera" (it re-creates Set12's cameraman scene), as lossless WebP
-    python scripts/train_references.py train --data refdata --out runs/references --minutes 20
-        trains every reference at once (one process each, one GPU shared); the steps of each run
-        are chosen so that it takes about --minutes, from a timed calibration run; each run is an
-        ordinary `restorelab train` whose exact command goes into the card; --steps N trains
-        exactly N steps instead (to rerun a card's recipe); --deadline stops every run in time
+    python scripts/train_references.py train --data refdata --out runs/references --steps 6000
+        trains every reference at once (one process each, one GPU shared) for --steps steps; each
+        run is an ordinary `restorelab train` whose exact command goes into the card (a card's
+        steps rerun its recipe); --deadline stops every run in time
     python scripts/train_references.py pack --runs runs/references --to references.tar.gz
         each run's best weights (safetensors), log.csv and run.json in one archive
     python scripts/train_references.py publish --runs runs/references
@@ -27,7 +26,6 @@ import platform
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
 from pathlib import Path
 
@@ -66,20 +64,8 @@ def train_command(name: str, data: str, steps: int, out: Path) -> list[str]:
             "--out", str(out)]  # fmt: skip
 
 
-def seconds_for(name: str, data: str, steps: int) -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        started = time.perf_counter()
-        restorelab_main(["train", *train_command(name, data, steps, Path(tmp) / "run")])
-        return time.perf_counter() - started
-
-
-def run_one(name: str, data: str, out: Path, minutes: float, commit: str, steps: int) -> None:
-    """Train ``steps`` steps, or (steps 0) calibrate with two short runs and fill ``minutes``."""
-    per_step = None
-    if not steps:
-        short, long = seconds_for(name, data, 50), seconds_for(name, data, 250)
-        per_step = max((long - short) / 200, 1e-4)
-        steps = max(int(minutes * 60 * 0.85 / per_step) // 500 * 500, 500)
+def run_one(name: str, data: str, out: Path, commit: str, steps: int) -> None:
+    """Train reference ``name`` for ``steps`` steps into ``out/name``; write its run.json."""
     command = train_command(name, data, steps, out / name)
     started = time.perf_counter()
     code = restorelab_main(["train", *command])
@@ -87,7 +73,7 @@ def run_one(name: str, data: str, out: Path, minutes: float, commit: str, steps:
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor()
     run = {
         "name": name, "exit_code": code, "command": "restorelab train " + " ".join(command),
-        "steps": steps, "seconds_per_step_calibrated": per_step, "wall_seconds": round(wall, 1),
+        "steps": steps, "wall_seconds": round(wall, 1),
         "hardware": f"{device}, shared by {len(pretrained.REFERENCES)} runs at once",
         "torch": torch.__version__, "commit": commit,
         "date": datetime.date.today().isoformat(),
@@ -104,8 +90,7 @@ def train_all(args: argparse.Namespace) -> None:
     procs = {
         name: subprocess.Popen(
             [sys.executable, __file__, "run", name, "--data", str(args.data), "--out",
-             str(args.out), "--minutes", str(args.minutes), "--commit", args.commit,
-             "--steps", str(args.steps)],
+             str(args.out), "--commit", args.commit, "--steps", str(args.steps)],
             stdout=(args.out / f"{name}.log").open("w"), stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
         for name in names
@@ -192,9 +177,8 @@ def main() -> None:
                            help="stop every run after this many minutes (0: none)")
         p.add_argument("--data", default="refdata")
         p.add_argument("--out", type=Path, default=Path("runs/references"))
-        p.add_argument("--minutes", type=float, default=20.0)
         p.add_argument("--commit", default="unknown")
-        p.add_argument("--steps", type=int, default=0, help="fixed steps (0: fill --minutes)")
+        p.add_argument("--steps", type=int, required=True, help="training steps of each run")
     archive = sub.add_parser("pack", help="best weights, logs and run.json of each run in one .tar.gz")
     archive.add_argument("--runs", type=Path, default=Path("runs/references"))
     archive.add_argument("--to", type=Path, default=Path("references.tar.gz"))
@@ -209,7 +193,7 @@ def main() -> None:
     elif args.action == "pack":
         pack(args.runs, args.to)
     elif args.action == "run":
-        run_one(args.name, args.data, args.out, args.minutes, args.commit, args.steps)
+        run_one(args.name, args.data, args.out, args.commit, args.steps)
     else:
         publish(args)
 

@@ -268,13 +268,18 @@ def test_every_chapter_and_lab_has_a_page(site):
     assert not missing, f"no page in {HTML} for {sorted(missing)}"
 
 
+def problems(site: dict[str, dict], key: str) -> dict[str, list]:
+    """The pages whose inspection found something under ``key``, with what it found."""
+    return {page: seen[key] for page, seen in site.items() if seen[key]}
+
+
 def test_every_page_loads_without_a_javascript_error_of_ours(site):
-    failures = {page: seen["errors"] for page, seen in site.items() if seen["errors"]}
+    failures = problems(site, "errors")
     assert not failures, failures
 
 
 def test_markdown_tables_render_as_tables(site):
-    raw = {page: seen["rawTables"] for page, seen in site.items() if seen["rawTables"]}
+    raw = problems(site, "rawTables")
     assert not raw, f"paragraphs of raw Markdown table rows: {raw}"
     for page in pages_showing_the_comparison_table():
         headers = site.get(page, {}).get("tableHeaders", [])
@@ -284,19 +289,17 @@ def test_markdown_tables_render_as_tables(site):
 
 
 def test_every_image_loads(site):
-    broken = {page: seen["brokenImages"] for page, seen in site.items() if seen["brokenImages"]}
+    broken = problems(site, "brokenImages")
     assert not broken, broken
 
 
 def test_code_fits_its_block(site):
-    wide = {page: seen["overflowingCode"] for page, seen in site.items() if seen["overflowingCode"]}
+    wide = problems(site, "overflowingCode")
     assert not wide, f"code blocks wider than the page column: {wide}"
 
 
 def test_progress_bars_show_their_last_state_only(site):
-    repeated = {
-        page: seen["repeatedProgress"] for page, seen in site.items() if seen["repeatedProgress"]
-    }
+    repeated = problems(site, "repeatedProgress")
     assert not repeated, f"outputs that list a progress bar's every redraw: {repeated}"
 
 
