@@ -6,8 +6,11 @@
 #   labs                labs/ run with papermill: only exercise cells raise, the checks report
 #                       the unfinished exercises
 #   solutions           solutions/ run with nbval: their check cells print what they stored
-#   book build          the strict build executes book/: a cell that raises (a chapter's QUICK
-#                       numbers no longer matching restorelab/comparison.csv) fails it
+#   book execution      book/ executed into Jupyter Book's cache, one chapter per core
+#                       (scripts/execute_book.py)
+#   book build          the strict build takes those outputs; a chapter that raised there (its
+#                       QUICK numbers no longer matching restorelab/comparison.csv, say) is
+#                       executed by the build again and fails it
 #   browser             the built site in headless Chromium: no JavaScript error, tables are
 #                       tables, every image loads; screenshots in _build/screenshots/
 # The wall and CPU time of each stage are printed at the end, also when a stage fails.
@@ -54,10 +57,12 @@ stage lint ruff check restorelab tests benchmarks _ext
 stage "labs check" restorelab labs check
 # Agg for the unit tests only: in notebook kernels it would replace the inline backend and the
 # book would be built without its figures.
-stage "unit tests" env MPLBACKEND=Agg pytest -q -n 2 -m "not notebooks and not site" --durations=15
+stage "unit tests" env MPLBACKEND=Agg pytest -q -n 2 --dist loadgroup -m "not notebooks and not site" \
+    --durations=15
 stage labs pytest -q -n 2 -m notebooks tests/test_notebooks.py
 # nbval runs a notebook's cells in one kernel: --dist loadfile keeps each notebook on one worker
 stage solutions pytest -q -n 2 --dist loadfile --nbval-lax -p no:cacheprovider solutions
 rm -rf _build
+stage "book execution" python scripts/execute_book.py
 stage "book build" jupyter-book build . -W -n --keep-going
 stage browser pytest -q -m site -rs tests/test_site.py

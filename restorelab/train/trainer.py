@@ -121,10 +121,15 @@ class Trainer:
     def _build_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.config
         params = [p for p in self.model.parameters() if p.requires_grad]
+        # one fused kernel per step on CUDA instead of several per parameter tensor: models of
+        # many small layers (Restormer, KBNet) are limited by kernel launches (benchmarks/results/
+        # step_breakdown.md)
+        adam = {"betas": cfg.betas, "weight_decay": cfg.weight_decay,
+                "fused": True if self.device.type == "cuda" else None}  # fmt: skip
         if cfg.optimizer == "adam":
-            return torch.optim.Adam(params, cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+            return torch.optim.Adam(params, cfg.lr, **adam)
         if cfg.optimizer == "adamw":
-            return torch.optim.AdamW(params, cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+            return torch.optim.AdamW(params, cfg.lr, **adam)
         if cfg.optimizer == "sgd":
             return torch.optim.SGD(
                 params, cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
