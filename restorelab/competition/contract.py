@@ -20,6 +20,7 @@ parameters against the limit, then loads the weights with safetensors or
 from __future__ import annotations
 
 import json
+import re
 import stat
 from pathlib import Path
 
@@ -31,6 +32,12 @@ from restorelab.competition.make import PARAMETER_LIMIT
 MAX_CARD_BYTES = 64 << 10
 MAX_WEIGHTS_BYTES = 512 << 20
 WEIGHT_FILES = ("model.safetensors", "model.pt")
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """``text`` on one line, terminal colour codes removed, at most ``limit`` characters."""
+    return " ".join(ANSI.sub("", text).split())[:limit]
 
 
 class ContractError(ValueError):
@@ -58,10 +65,14 @@ def read_card(folder: Path) -> tuple[str, str, dict]:
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ContractError(f"model.json: not JSON ({error})") from None
     if not isinstance(card, dict) or not isinstance(card.get("architecture"), str):
-        raise ContractError('model.json: expected {"architecture": NAME, "preset": ..., "kwargs": {...}}')
+        raise ContractError(
+            'model.json: expected {"architecture": NAME, "preset": ..., "kwargs": {...}}'
+        )
     name, preset, kwargs = card["architecture"], card.get("preset", "paper"), card.get("kwargs", {})
     if name not in models.available():
-        raise ContractError(f"model.json: unknown architecture {name!r}; known: {models.available()}")
+        raise ContractError(
+            f"model.json: unknown architecture {name!r}; known: {models.available()}"
+        )
     if not isinstance(preset, str) or not isinstance(kwargs, dict):
         raise ContractError("model.json: preset must be a string and kwargs an object")
     return name, preset, kwargs
@@ -79,7 +90,9 @@ def _build(name: str, preset: str, kwargs: dict, device: str) -> torch.nn.Module
 
 
 def _weights(folder: Path) -> dict[str, torch.Tensor]:
-    present = [name for name in WEIGHT_FILES if (folder / name).exists() or (folder / name).is_symlink()]
+    present = [
+        name for name in WEIGHT_FILES if (folder / name).exists() or (folder / name).is_symlink()
+    ]
     if not present:
         raise ContractError(f"model weights: missing (write {' or '.join(WEIGHT_FILES)})")
     path = _file(folder, present[0], MAX_WEIGHTS_BYTES)
@@ -93,7 +106,7 @@ def _weights(folder: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # UnpicklingError for anything but tensors and plain containers
-        message = " ".join(str(error).split())[:300]
+        message = one_line(str(error))
         raise ContractError(
             f"{path.name}: refused by torch.load(weights_only=True): {type(error).__name__}: {message}"
         ) from None
@@ -117,6 +130,6 @@ def check_model(folder: str | Path, limit: int = PARAMETER_LIMIT) -> int:
     try:
         model.load_state_dict(state, strict=True)
     except (RuntimeError, ValueError) as error:
-        message = " ".join(str(error).split())[:300]
+        message = one_line(str(error))
         raise ContractError(f"model weights do not fit {name}: {message}") from None
     return count

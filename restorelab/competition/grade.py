@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 from restorelab.competition import leaderboard, sandbox
-from restorelab.competition.contract import ContractError, check_model
+from restorelab.competition.contract import ContractError, check_model, one_line
 from restorelab.competition.score import Truth, score_folder
 from restorelab.io import read_image, to_uint8
 
@@ -72,7 +72,9 @@ def _prepare(team_dir: Path, work: Path) -> Path:
     _copy_regular(team_dir, work)
     notebooks = sorted(work.glob("*.ipynb"))
     if len(notebooks) != 1:
-        raise ContractError(f"{team_dir.name}: expected one notebook (*.ipynb), found {len(notebooks)}")
+        raise ContractError(
+            f"{team_dir.name}: expected one notebook (*.ipynb), found {len(notebooks)}"
+        )
     spec = work / ".jupyter" / "data" / "kernels" / KERNEL / "kernel.json"
     spec.parent.mkdir(parents=True)
     spec.write_text(json.dumps({
@@ -113,12 +115,11 @@ def _cell_error(executed: Path) -> str | None:
     try:
         if executed.is_symlink() or executed.stat().st_size > MAX_NOTEBOOK_BYTES:
             return None
-        cells = json.loads(executed.read_text()).get("cells", [])
-        for number, cell in enumerate(cells):
+        for cell in json.loads(executed.read_text()).get("cells", []):
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "error":
                     text = f"{output.get('ename')}: {output.get('evalue')}"
-                    return f"cell {number}: {' '.join(text.split())[:300]}"
+                    return f"In [{cell.get('execution_count')}]: {one_line(text)}"
     except (OSError, ValueError, AttributeError):
         return None
     return None
@@ -128,7 +129,7 @@ def _log_tail(log: Path) -> str:
     with log.open("rb") as handle:
         handle.seek(max(0, log.stat().st_size - 2000))
         lines = handle.read().decode("utf-8", "replace").strip().splitlines()
-    return " ".join(lines[-1].split())[:300] if lines else "no output"
+    return one_line(lines[-1]) if lines else "no output"
 
 
 def _thumbnail(scan_path: Path, restored_path: Path, target: Path) -> str | None:
@@ -221,7 +222,9 @@ def _check_private(private: Path, visible: list[Path]) -> None:
     private = private.resolve()
     for folder in visible:
         if private == folder.resolve() or folder.resolve() in private.parents:
-            raise ValueError(f"{private}: the private folder is inside {folder}, which submissions see")
+            raise ValueError(
+                f"{private}: the private folder is inside {folder}, which submissions see"
+            )
 
 
 def grade_class(
@@ -236,7 +239,11 @@ def grade_class(
 ) -> list[dict]:
     """Grade ``teams`` (default: every team folder of ``submissions``), ``jobs`` at a time, and
     rewrite the leaderboard in ``results``. Returns the reports of the teams graded now."""
-    submissions, public, results = Path(submissions), Path(public).resolve(), Path(results).resolve()
+    submissions, public, results = (
+        Path(submissions),
+        Path(public).resolve(),
+        Path(results).resolve(),
+    )
     known = teams_in(submissions)
     chosen = teams or known
     unknown = sorted(set(chosen) - set(known))

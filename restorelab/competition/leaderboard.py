@@ -24,7 +24,9 @@ COLUMNS = ("rank", "team", "status", "y_mae", "psnr", "parameters", "seconds", "
 def rows(results: str | Path) -> list[dict]:
     """The teams' reports in leaderboard order, each with its ``rank`` (None when failed)."""
     reports = [json.loads(p.read_text()) for p in sorted(Path(results).glob("teams/*.json"))]
-    passed = sorted((r for r in reports if r["status"] == "ok"), key=lambda r: (r["score"], r["team"]))
+    passed = sorted(
+        (r for r in reports if r["status"] == "ok"), key=lambda r: (r["score"], r["team"])
+    )
     failed = sorted((r for r in reports if r["status"] != "ok"), key=lambda r: r["team"])
     for index, report in enumerate(passed):
         tied = index and report["score"] == passed[index - 1]["score"]

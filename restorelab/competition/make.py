@@ -36,7 +36,9 @@ from restorelab.metrics import full_range_y
 PARAMETER_LIMIT = 10_000_000
 CSV_HEADER = ("Image File", "Y Channel Value")
 METRIC = "Y-MAE: mean |Y_restored - Y_clean| over all test pixels, full-range 8-bit Y (0.299 R + 0.587 G + 0.114 B)"
-CSV_METRIC = "mean-Y MAE (2023 CSV format): mean over test images of |mean Y submitted - mean Y clean|"
+CSV_METRIC = (
+    "mean-Y MAE (2023 CSV format): mean over test images of |mean Y submitted - mean Y clean|"
+)
 
 
 def sha256(path: Path) -> str:
@@ -105,7 +107,9 @@ def make(
     for index, name in enumerate(names):
         scan, clean = pairs[index]
         if scan.shape != clean.shape:
-            raise ValueError(f"{name}: scan {tuple(scan.shape)} and clean {tuple(clean.shape)} differ")
+            raise ValueError(
+                f"{name}: scan {tuple(scan.shape)} and clean {tuple(clean.shape)} differ"
+            )
         file = f"{name}.png"
         if split[name] == "train":
             _write(public, f"train/scan/{file}", scan, files["public"])

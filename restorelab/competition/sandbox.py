@@ -233,20 +233,24 @@ def _folder_bytes(folder: Path) -> int:
     return total
 
 
-def _tree_usage(process: psutil.Process) -> tuple[int, int]:
-    """Resident bytes and threads of ``process`` and all its descendants."""
+def _tree_usage(process: psutil.Process) -> tuple[int, int, float]:
+    """Resident bytes and threads of ``process`` and all its descendants, and the most CPU
+    seconds any one of them has used (``RLIMIT_CPU`` counts per process)."""
     rss = threads = 0
+    cpu = 0.0
     try:
         family = [process, *process.children(recursive=True)]
     except psutil.Error:
-        return 0, 0
+        return 0, 0, 0.0
     for member in family:
         try:
             rss += member.memory_info().rss
             threads += member.num_threads()
+            times = member.cpu_times()
+            cpu = max(cpu, times.user + times.system)
         except psutil.Error:
             pass
-    return rss, threads
+    return rss, threads, cpu
 
 
 def _kill_user(uid: int) -> None:
@@ -273,13 +277,15 @@ def _broken_limit(
     watched: psutil.Process, limits: Limits, start: float, log, work: Path, disk: bool
 ) -> tuple[str, str]:
     """("ok", "") while the run keeps to ``limits``, else (the limit's name, what happened)."""
-    rss, threads = _tree_usage(watched)
+    rss, threads, cpu = _tree_usage(watched)
     if time.monotonic() - start > limits.wall_seconds:
         return "timeout", f"ran past the {limits.wall_seconds:g} s wall-time limit"
-    if rss > limits.memory_mb * MB:
-        return "memory", f"used {rss / MB:.0f} MB of memory, over the {limits.memory_mb} MB limit"
+    if cpu > limits.cpu_seconds - 2 * POLL_SECONDS:  # before the kernel's SIGXCPU, to name it
+        return "timeout", f"used the {limits.cpu_seconds} s CPU-time limit of one process"
     if threads >= limits.processes - 1:
         return "processes", f"reached the limit of {limits.processes} processes and threads"
+    if rss > limits.memory_mb * MB:
+        return "memory", f"used {rss / MB:.0f} MB of memory, over the {limits.memory_mb} MB limit"
     if os.fstat(log.fileno()).st_size >= limits.file_mb * MB:
         return "output", f"printed over the {limits.file_mb} MB output limit"
     if disk and _folder_bytes(work) > limits.disk_mb * MB:

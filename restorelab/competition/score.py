@@ -123,7 +123,9 @@ def score_folder(folder: str | Path, truth: Truth) -> dict:
     if errors:
         return _failed("images", METRIC, errors, images)
     pixels = sum(result.pop("pixels") for result in images.values())
-    total = sum(result["y_mae"] * truth.sizes[n][0] * truth.sizes[n][1] for n, result in images.items())
+    total = sum(
+        result["y_mae"] * truth.sizes[n][0] * truth.sizes[n][1] for n, result in images.items()
+    )
     mean_psnr = sum(result["psnr"] for result in images.values()) / len(images)
     return {"format": "images", "metric": METRIC, "status": "ok", "score": total / pixels,
             "psnr": mean_psnr, "images": images, "errors": []}  # fmt: skip
