@@ -18,7 +18,7 @@ from restorelab.competition.grade import grade_class
 from restorelab.competition.leaderboard import write as write_leaderboard
 from restorelab.competition.make import PARAMETER_LIMIT, make, synthetic_pairs
 from restorelab.competition.sandbox import Limits
-from restorelab.competition.score import Truth, score
+from restorelab.competition.score import Truth, describe, score
 
 __all__ = [
     "PARAMETER_LIMIT",
@@ -26,6 +26,7 @@ __all__ = [
     "Limits",
     "Truth",
     "check_model",
+    "describe",
     "grade_class",
     "make",
     "score",

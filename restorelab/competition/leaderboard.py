@@ -24,6 +24,8 @@ COLUMNS = ("rank", "team", "status", "y_mae", "psnr", "parameters", "seconds", "
 def rows(results: str | Path) -> list[dict]:
     """The teams' reports in leaderboard order, each with its ``rank`` (None when failed)."""
     reports = [json.loads(p.read_text()) for p in sorted(Path(results).glob("teams/*.json"))]
+    if not reports:
+        raise FileNotFoundError(f"{Path(results) / 'teams'}: no graded teams")
     passed = sorted(
         (r for r in reports if r["status"] == "ok"), key=lambda r: (r["score"], r["team"])
     )

@@ -28,8 +28,6 @@ stderr are files, so printing without end is stopped by the kernel) and the tota
 work folder (a watchdog).
 """
 
-from __future__ import annotations
-
 import dataclasses
 import os
 import resource
@@ -117,7 +115,7 @@ def choose_isolation(isolation: str = "auto") -> str:
         raise ValueError(f"isolation must be one of {ISOLATIONS}, got {isolation!r}")
     problem = bwrap_problem() if isolation != "rlimits" else None
     if isolation == "bwrap" and problem:
-        raise RuntimeError(f"the bwrap sandbox is not available: {problem}")
+        raise OSError(f"the bwrap sandbox is not available: {problem}")
     if isolation == "rlimits" or problem:
         reason = problem or "isolation='rlimits' was asked for"
         print(

@@ -198,3 +198,17 @@ def score(submission: str | Path, private: str | Path | Truth) -> dict:
         report = _failed("unknown", METRIC, [f"{submission}: {type(error).__name__}: {error}"])
     report["submission"] = str(submission)
     return report
+
+
+def describe(report: dict) -> str:
+    """A score report in words: the metric, the overall score, one line per image, the errors."""
+    if report["status"] == "ok":
+        psnr_text = "" if report["psnr"] is None else f", PSNR {report['psnr']:.2f} dB (8-bit RGB)"
+        lines = [f"{report['metric']}", f"score {report['score']:.4f}{psnr_text}"]
+    else:
+        lines = [f"{report['submission']}: failed ({len(report['errors'])} problems)"]
+        lines += [f"  error: {error}" for error in report["errors"]]
+    for name, result in report["images"].items():
+        values = ", ".join(f"{k} {v:.4f}" for k, v in result.items() if isinstance(v, float))
+        lines.append(f"  {name}: {values or result.get('error', '')}")
+    return "\n".join(lines)
