@@ -106,7 +106,7 @@ def _weights(folder: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # UnpicklingError for anything but tensors and plain containers
-        message = one_line(str(error))
+        message = one_line(str(error).split("WeightsUnpickler error:")[-1])  # torch's own words
         raise ContractError(
             f"{path.name}: refused by torch.load(weights_only=True): {type(error).__name__}: {message}"
         ) from None

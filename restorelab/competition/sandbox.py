@@ -45,6 +45,7 @@ import psutil
 MB = 1 << 20
 BASE_UID = 61000  # sandbox users: BASE_UID + job slot (no passwd entry needed)
 POLL_SECONDS = 0.1
+CPU_GRACE = 5  # RLIMIT_CPU is this much above the limit: the watchdog stops a run first, by name
 SYSTEM_FOLDERS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")
 ISOLATIONS = ("auto", "bwrap", "rlimits")
 
@@ -176,7 +177,7 @@ def _preexec(limits: Limits, uid: int | None) -> Callable[[], None]:
         for name, value in (
             (resource.RLIMIT_DATA, limits.memory_mb * MB),
             (resource.RLIMIT_NPROC, limits.processes),
-            (resource.RLIMIT_CPU, limits.cpu_seconds),
+            (resource.RLIMIT_CPU, limits.cpu_seconds + CPU_GRACE),
             (resource.RLIMIT_FSIZE, limits.file_mb * MB),
             (resource.RLIMIT_CORE, 0),
         ):
@@ -272,13 +273,13 @@ def _stop(popen: subprocess.Popen, uid: int | None) -> None:
 
 
 def _broken_limit(
-    watched: psutil.Process, limits: Limits, start: float, log, work: Path, disk: bool
+    watched: psutil.Process, limits: Limits, start: float, log, work: Path
 ) -> tuple[str, str]:
     """("ok", "") while the run keeps to ``limits``, else (the limit's name, what happened)."""
     rss, threads, cpu = _tree_usage(watched)
     if time.monotonic() - start > limits.wall_seconds:
         return "timeout", f"ran past the {limits.wall_seconds:g} s wall-time limit"
-    if cpu > limits.cpu_seconds - 2 * POLL_SECONDS:  # before the kernel's SIGXCPU, to name it
+    if cpu > limits.cpu_seconds:
         return "timeout", f"used the {limits.cpu_seconds} s CPU-time limit of one process"
     if threads >= limits.processes - 1:
         return "processes", f"reached the limit of {limits.processes} processes and threads"
@@ -286,7 +287,7 @@ def _broken_limit(
         return "memory", f"used {rss / MB:.0f} MB of memory, over the {limits.memory_mb} MB limit"
     if os.fstat(log.fileno()).st_size >= limits.file_mb * MB:
         return "output", f"printed over the {limits.file_mb} MB output limit"
-    if disk and _folder_bytes(work) > limits.disk_mb * MB:
+    if _folder_bytes(work) > limits.disk_mb * MB:
         return "disk", f"wrote over the {limits.disk_mb} MB disk limit"
     return "ok", ""
 
@@ -312,7 +313,8 @@ def run(
         argv = bwrap_command(command, mounts, uid)
     else:
         argv, drop = list(command), fallback_uid(uid)
-    _give(work, uid if isolation == "bwrap" else drop)
+    owner = uid if isolation == "bwrap" else drop  # the sandbox user, None: our own
+    _give(work, owner)
     start = time.monotonic()
     status, reason = "ok", ""
     with open(log, "wb") as out:
@@ -321,16 +323,14 @@ def run(
             stdin=subprocess.DEVNULL, preexec_fn=_preexec(limits, drop),
         )  # fmt: skip
         watched = psutil.Process(popen.pid)
-        checks = 0
         while popen.poll() is None:
-            status, reason = _broken_limit(watched, limits, start, out, work, checks % 5 == 0)
+            status, reason = _broken_limit(watched, limits, start, out, work)
             if status != "ok":
-                _stop(popen, uid if isolation == "bwrap" else drop)
+                _stop(popen, owner)
                 break
-            checks += 1
             time.sleep(POLL_SECONDS)
-        if drop is not None:
-            _kill_user(drop)
+        if owner is not None:  # strays (the PID namespace already took them under bwrap)
+            _kill_user(owner)
         printed = os.fstat(out.fileno()).st_size
     seconds = time.monotonic() - start
     code = popen.returncode
