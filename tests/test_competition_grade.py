@@ -47,7 +47,7 @@ HOSTILE = {
     "printer": (("output", "memory"), "limit", 40),
     "pickled": (
         ("rejected",),
-        "refused by torch.load(weights_only=True): UnpicklingError: Unsupported global: GLOBAL builtins.exec",
+        "refused by torch.load(weights_only=True): UnpicklingError: Unsupported global: GLOBAL",
         40,
     ),
     "badsize": (("rejected",), "32x32 pixels, expected 64x64", 40),
