@@ -120,7 +120,7 @@ def _cell_error(executed: Path) -> str | None:
                 if output.get("output_type") == "error":
                     text = f"{output.get('ename')}: {output.get('evalue')}"
                     return f"In [{cell.get('execution_count')}]: {one_line(text)}"
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, TypeError):  # whatever the notebook left there
         return None
     return None
 
@@ -151,6 +151,14 @@ def _thumbnail(scan_path: Path, restored_path: Path, target: Path) -> str | None
         return None
 
 
+def _report(team: str, isolation: str, reason: str = "") -> dict:
+    """A failed report of ``team`` (grading fills it in)."""
+    return {"team": team, "status": "failed", "reason": reason, "score": None, "psnr": None,
+            "metric": None, "parameters": None, "seconds": None, "isolation": isolation,
+            "graded_at": time.strftime("%Y-%m-%d %H:%M:%S"), "images": {}, "errors": [],
+            "thumbnail": None}  # fmt: skip
+
+
 def grade_team(
     team: str,
     submissions: Path,
@@ -164,10 +172,7 @@ def grade_team(
     """Grade one team (see module doc) and write its report; returns the report."""
     work, log = results / "work" / team, results / "logs" / f"{team}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    report = {"team": team, "status": "failed", "reason": "", "score": None, "psnr": None,
-              "metric": None, "parameters": None, "seconds": None, "isolation": isolation,
-              "graded_at": time.strftime("%Y-%m-%d %H:%M:%S"), "images": {}, "errors": [],
-              "thumbnail": None}  # fmt: skip
+    report = _report(team, isolation)
     try:
         notebook = _prepare(submissions / team, work)
     except (ContractError, OSError) as error:
@@ -263,6 +268,10 @@ def grade_class(
         uid = slots.get()
         try:
             return grade_team(team, submissions, public, truth, results, limits, mode, uid)
+        except Exception as error:  # a grader bug fails this team, never the class
+            return _save(
+                _report(team, mode, f"grader error: {type(error).__name__}: {error}"), results
+            )
         finally:
             slots.put(uid)
 
