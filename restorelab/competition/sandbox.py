@@ -204,8 +204,9 @@ def fallback_uid(uid: int) -> int | None:
     if not usable:
         print(
             f"WARNING: uid {uid} cannot run {sys.executable} (a parent folder closed to other "
-            "users?); the fallback runs submissions as root, where the process limit does not "
-            "bind: only the memory watchdog and the wall time stop a fork bomb",
+            "users?); the fallback runs submissions as root: they can read the private folder, "
+            "and the process limit does not bind (only the memory watchdog and the wall time "
+            "stop a fork bomb)",
             file=sys.stderr,
         )
     return uid if usable else None
