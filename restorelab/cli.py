@@ -1,4 +1,4 @@
-"""The ``restorelab`` command line: demo, train, eval, labs.
+"""The ``restorelab`` command line: demo, train, eval, labs, competition.
 
 Taught in chapter 1. Every subcommand calls the same functions the notebooks call. A bad input
 (a missing file, an unreadable image, a number out of range, weights that do not fit) ends with
@@ -9,6 +9,7 @@ one line on stderr naming the file or option and the problem, and a non-zero exi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -263,6 +264,96 @@ def _labs(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _competition(args: argparse.Namespace) -> int:
+    from restorelab import competition
+
+    if args.action == "make":
+        pairs, source = _competition_pairs(args)
+        manifest = competition.make(pairs, args.out, args.test, args.seed, source)
+        print(f"wrote {Path(args.out) / 'public'} ({len(manifest['split']) - len(manifest['test'])} "
+              f"train pairs, {len(manifest['test'])} test scans) and {Path(args.out) / 'private'} "
+              f"(split seed {args.seed}; keep it private)")  # fmt: skip
+        return 0
+    if args.action == "score":
+        report = competition.score(args.submission, args.private)
+        print(competition.describe(report))
+        if args.json:
+            Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        return 0 if report["status"] == "ok" else 1
+    if args.action == "grade":
+        fields = dataclasses.fields(competition.Limits)
+        limits = competition.Limits(**{field.name: getattr(args, field.name) for field in fields})
+        reports = competition.grade_class(args.submissions, args.public, args.private,
+                                          args.results, limits, args.isolation, args.jobs,
+                                          args.team or None)  # fmt: skip
+        for report in reports:
+            print(f"{report['team']}: {report['status']} {report['reason']}".rstrip())
+    for path in competition.write_leaderboard(args.results).values():
+        print(f"wrote {path}")
+    return 0
+
+
+def _competition_pairs(args: argparse.Namespace):
+    """The pairs ``competition make`` splits: synthetic pages, or a folder's scan/clean pairs."""
+    import secrets
+
+    from restorelab.competition import synthetic_pairs
+    from restorelab.data import PairedFolder
+
+    if args.source == "synthetic":
+        seed = secrets.randbelow(2**31) if args.page_seed is None else args.page_seed
+        return synthetic_pairs(args.pages, args.size, seed), f"SyntheticScans(seed={seed})"
+    root = Path(args.source)
+    if not (root / "scan").is_dir() and (root / "train" / "scan").is_dir():
+        root = root / "train"  # the 2023 course layout: only train/ has clean pages
+    return PairedFolder(root), str(root.resolve())
+
+
+def _add_competition(sub, debug: argparse.ArgumentParser) -> None:
+    from restorelab.competition.sandbox import Limits
+
+    count, positive = number(int, 0), number(int, 1)
+    competition = sub.add_parser("competition", parents=[debug],
+                                 help="the descanning competition: make, score, grade, "
+                                 "leaderboard (see the course appendix)")  # fmt: skip
+    actions = competition.add_subparsers(dest="action", required=True)
+    make = actions.add_parser("make", parents=[debug],
+                              help="write OUT/public and OUT/private from paired images")  # fmt: skip
+    make.add_argument("out", help="the competition folder (public/ and private/ go in it)")
+    make.add_argument("--source", default="synthetic",
+                      help="'synthetic' (SyntheticScans pages) or a folder with scan/ and clean/ "
+                      "(or the 2023 layout train/scan, train/clean)")  # fmt: skip
+    make.add_argument("--pages", type=positive, default=60, help="synthetic: how many pages")
+    make.add_argument("--size", type=number(int, 32), default=512, help="synthetic: page size")
+    make.add_argument("--page-seed", type=count, help="synthetic: page seed (default: random, "
+                      "recorded privately)")  # fmt: skip
+    make.add_argument("--test", type=positive, default=10, help="how many pairs to hold out")
+    make.add_argument("--seed", type=count, default=0, help="the seed of the test split")
+    score = actions.add_parser("score", parents=[debug],
+                               help="score a folder of restored images or a 2023 CSV")  # fmt: skip
+    score.add_argument("submission", help="a folder of restored images or a .csv file")
+    score.add_argument("--private", required=True, help="the private folder of make")
+    score.add_argument("--json", help="also write the report as JSON here")
+    grade = actions.add_parser("grade", parents=[debug],
+                               help="run each team's notebook in the sandbox, score it, and "
+                               "rewrite the leaderboard")  # fmt: skip
+    grade.add_argument("submissions", help="a folder with one folder per team")
+    grade.add_argument("--public", required=True)
+    grade.add_argument("--private", required=True)
+    grade.add_argument("--results", required=True, help="reports, logs and leaderboard go here")
+    grade.add_argument("--team", action="append", help="grade only this team (repeatable)")
+    grade.add_argument("--jobs", type=positive, default=1, help="teams graded at once")
+    grade.add_argument("--isolation", default="auto", choices=("auto", "bwrap", "rlimits"))
+    for field in dataclasses.fields(Limits):
+        option, default = field.name.replace("_", "-"), field.default
+        grade.add_argument(f"--{option}", type=number(field.type, 1), default=default,
+                           help=f"sandbox limit per team (default {default})")  # fmt: skip
+    board = actions.add_parser("leaderboard", parents=[debug],
+                               help="rewrite leaderboard.csv/.md/.html from RESULTS/teams")  # fmt: skip
+    board.add_argument("results")
+    competition.set_defaults(func=_competition)
+
+
 def _add_task_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
     """The task settings of train (with defaults) and eval (without a checkpoint only)."""
 
@@ -380,6 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     labs.add_argument("--solutions", default="solutions")
     labs.add_argument("--labs", default="labs")
     labs.set_defaults(func=_labs)
+    _add_competition(sub, debug)
     return parser
 
 

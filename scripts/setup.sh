@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv with the exact versions of requirements.txt and restorelab installed editable,
-# and install Debian's chromium for the site's browser test where apt is available.
+# and install Debian's chromium (the site's browser test) and bubblewrap (the competition's
+# grading sandbox) where apt is available.
 # Safe to run again: an existing .venv is reused and only what is missing is installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,4 +23,18 @@ elif command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
         ; } >/dev/null 2>&1 || echo "setup: apt-get could not install chromium; the browser test will skip"
 else
     echo "setup: no chromium and no apt-get as root; the browser test will skip (install chromium to run it)"
+fi
+
+# The competition's grading sandbox (restorelab.competition.sandbox) uses bubblewrap. Optional:
+# without it grading falls back to resource limits with a warning, and its tests skip the
+# sandbox cases with the reason, so setup never fails because of it.
+if command -v bwrap >/dev/null; then
+    :
+elif command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "setup: installing Debian's bubblewrap for the grading sandbox (apt-get)"
+    { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bubblewrap \
+        ; } >/dev/null 2>&1 || echo "setup: apt-get could not install bubblewrap; grading will use the weaker fallback"
+else
+    echo "setup: no bubblewrap and no apt-get as root; grading will use the weaker fallback (install bubblewrap)"
 fi

@@ -1,0 +1,102 @@
+"""Time to grade a class: 13 teams (3 honest + 10 hostile) run in the sandbox and scored.
+
+Run: ``python benchmarks/competition_grading.py [--jobs 2] [--isolation auto]``. Writes
+``benchmarks/results/competition_grading.{json,md}``.
+
+The class is the test suite's fixture teams (tests/fixtures/competition): alpha, bravo, charlie
+(small models, a few training steps) and raises, loops, memory, forkbomb, toobig, private,
+escape, network, printer, pickled. The competition: 10 synthetic 64 px pages, 3 held out. The
+sandbox limits are the tests' small ones (60 s wall, 15 s CPU, 1.5 GB, 64 processes), so the
+team that loops forever costs 15 s of CPU; with real limits (the defaults: 30 min wall) it would
+cost that much instead. The network team connects to a server this script starts on
+127.0.0.1 only. The class is graded once; each team's wall seconds come from its report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from restorelab.competition import Limits, grade_class, make, synthetic_pairs
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results"
+sys.path.insert(0, str(HERE.parent / "tests" / "fixtures" / "competition"))
+import classroom  # noqa: E402
+
+HOSTILE = ("raises", "loops", "memory", "forkbomb", "toobig", "private", "escape", "network",
+           "printer", "pickled")  # fmt: skip
+LIMITS = Limits(wall_seconds=60, cpu_seconds=15, memory_mb=1500, processes=64, file_mb=40,
+                disk_mb=64)  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2, help="teams graded at once (default 2)")
+    parser.add_argument("--isolation", default="auto", choices=("auto", "bwrap", "rlimits"))
+    args = parser.parse_args()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.setblocking(False)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        make(synthetic_pairs(10, 64, page_seed=3), root / "comp", 3, seed=0, source="benchmark")
+        targets = {"PRIVATE": str(root / "comp" / "private"), "MARKER": str(root / "unpickled"),
+                   "OUTSIDE": str(root / "escaped.txt"), "PORT": str(listener.getsockname()[1])}  # fmt: skip
+        teams = classroom.HONEST + HOSTILE
+        classroom.build(root / "submissions", teams, targets)
+        start = time.perf_counter()
+        reports = grade_class(root / "submissions", root / "comp" / "public",
+                              root / "comp" / "private", root / "results", LIMITS,
+                              args.isolation, args.jobs)  # fmt: skip
+        seconds = time.perf_counter() - start
+        try:
+            listener.accept()
+            reached = True
+        except BlockingIOError:
+            reached = False
+        unpickled, escaped = (root / "unpickled").exists(), (root / "escaped.txt").exists()
+    listener.close()
+    result = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        "jobs": args.jobs,
+        "isolation": reports[0]["isolation"],
+        "teams": len(teams),
+        "total_seconds": round(seconds, 1),
+        "limits": LIMITS.__dict__,
+        "reports": {
+            r["team"]: {k: r[k] for k in ("status", "reason", "score", "seconds")} for r in reports
+        },  # fmt: skip
+        "server_reached": reached,
+        "pickle_ran": unpickled,
+        "escaped_file_written": escaped,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "competition_grading.json").write_text(json.dumps(result, indent=2) + "\n")
+    lines = [
+        f"Grading {len(teams)} teams ({args.jobs} at a time, isolation {result['isolation']}) on "
+        f"{result['machine']}: {seconds:.1f} s in all.",
+        "",
+        "| team | status | seconds | Y-MAE | reason |",
+        "|---|---|---|---|---|",
+    ]
+    for team, r in result["reports"].items():
+        score = "" if r["score"] is None else f"{r['score']:.4f}"
+        reason = r["reason"].replace("|", "\\|")[:160]
+        lines.append(f"| {team} | {r['status']} | {r['seconds']} | {score} | {reason} |")
+    lines += ["", f"Server on 127.0.0.1 reached: {reached}; pickle payload ran: {unpickled}; "
+              f"file outside the work folder written: {escaped}."]  # fmt: skip
+    (RESULTS / "competition_grading.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""The instructor's side of the descanning competition: make, score, grade, leaderboard.
+
+Taught in the course appendix ("Running the competition"); chapter 9 is the students' side.
+
+* :func:`make` (:mod:`.make`): a public folder (train pairs, test scans, a sample submission)
+  and a private one (test cleans, a manifest with checksums) from paired images;
+* :func:`score` (:mod:`.score`): a folder of restored images or the 2023 CSV against the private
+  folder, every problem a named error in the report;
+* :func:`grade_class` (:mod:`.grade`): each team's notebook run with papermill in the sandbox
+  (:mod:`.sandbox`), its model checked against the contract (:mod:`.contract`), its outputs
+  scored, the leaderboard (:mod:`.leaderboard`) rewritten.
+
+Only :mod:`restorelab.cli` imports this package.
+"""
+
+from restorelab.competition.contract import ContractError, check_model
+from restorelab.competition.grade import grade_class
+from restorelab.competition.leaderboard import write as write_leaderboard
+from restorelab.competition.make import PARAMETER_LIMIT, make, synthetic_pairs
+from restorelab.competition.sandbox import Limits
+from restorelab.competition.score import Truth, describe, score
+
+__all__ = [
+    "PARAMETER_LIMIT",
+    "ContractError",
+    "Limits",
+    "Truth",
+    "check_model",
+    "describe",
+    "grade_class",
+    "make",
+    "score",
+    "synthetic_pairs",
+    "write_leaderboard",
+]

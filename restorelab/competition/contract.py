@@ -1,0 +1,135 @@
+"""The submission contract: what a team's notebook must leave in its work folder.
+
+Taught in the course appendix ("Running the competition") and chapter 9.
+
+The grader runs the notebook with two papermill parameters, ``DATA_DIR`` (the public folder,
+read-only) and ``OUTPUT_DIR`` (the work folder, also the current directory). It must write:
+
+* ``outputs/NAME.png``: one restored image per test scan ``DATA_DIR/test/scan/NAME.png``, same
+  size (scored by :mod:`restorelab.competition.score`);
+* ``model.json``: ``{"architecture": NAME, "preset": PRESET, "kwargs": {...}}`` naming a
+  :mod:`restorelab.models` architecture (``preset`` defaults to "paper", ``kwargs`` to {});
+* ``model.safetensors`` (preferred) or ``model.pt``: the model's state dict; ``model.pt`` may also
+  be a restorelab Trainer checkpoint (the state dict under "model").
+
+:func:`check_model` builds the architecture on the meta device (no memory), counts its trainable
+parameters against the limit, then loads the weights with safetensors or
+``torch.load(weights_only=True)`` (never unpickling arbitrary objects) into it, strictly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import stat
+from pathlib import Path
+
+import torch
+
+from restorelab import models
+from restorelab.competition.make import PARAMETER_LIMIT
+
+MAX_CARD_BYTES = 64 << 10
+MAX_WEIGHTS_BYTES = 512 << 20
+WEIGHT_FILES = ("model.safetensors", "model.pt")
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """``text`` on one line, terminal colour codes removed, at most ``limit`` characters."""
+    return " ".join(ANSI.sub("", text).split())[:limit]
+
+
+class ContractError(ValueError):
+    """The work folder breaks the submission contract; the message names the file."""
+
+
+def _file(folder: Path, name: str, limit: int) -> Path:
+    path = folder / name
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        raise ContractError(f"{name}: missing (the notebook must write it)") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ContractError(f"{name}: not a regular file (a link or a folder; refused)")
+    if info.st_size > limit:
+        raise ContractError(f"{name}: {info.st_size} bytes, over the {limit >> 20} MB limit")
+    return path
+
+
+def read_card(folder: Path) -> tuple[str, str, dict]:
+    """``model.json`` of ``folder`` -> (architecture, preset, kwargs), checked."""
+    path = _file(folder, "model.json", MAX_CARD_BYTES)
+    try:
+        card = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ContractError(f"model.json: not JSON ({error})") from None
+    if not isinstance(card, dict) or not isinstance(card.get("architecture"), str):
+        raise ContractError(
+            'model.json: expected {"architecture": NAME, "preset": ..., "kwargs": {...}}'
+        )
+    name, preset, kwargs = card["architecture"], card.get("preset", "paper"), card.get("kwargs", {})
+    if name not in models.available():
+        raise ContractError(
+            f"model.json: unknown architecture {name!r}; known: {models.available()}"
+        )
+    if not isinstance(preset, str) or not isinstance(kwargs, dict):
+        raise ContractError("model.json: preset must be a string and kwargs an object")
+    return name, preset, kwargs
+
+
+def _build(name: str, preset: str, kwargs: dict, device: str) -> torch.nn.Module:
+    try:
+        with torch.device(device):
+            return models.build(name, preset, **kwargs)
+    except Exception as error:  # any bad kwargs of any architecture
+        raise ContractError(
+            f"model.json: cannot build {name} (preset {preset}, kwargs {kwargs}): "
+            f"{type(error).__name__}: {error}"
+        ) from None
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    present = [
+        name for name in WEIGHT_FILES if (folder / name).exists() or (folder / name).is_symlink()
+    ]
+    if not present:
+        raise ContractError(f"model weights: missing (write {' or '.join(WEIGHT_FILES)})")
+    path = _file(folder, present[0], MAX_WEIGHTS_BYTES)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except Exception as error:  # safetensors raises its own types
+            raise ContractError(f"{path.name}: not a readable safetensors file ({error})") from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # UnpicklingError for anything but tensors and plain containers
+        message = one_line(str(error).split("WeightsUnpickler error:")[-1])  # torch's own words
+        raise ContractError(
+            f"{path.name}: refused by torch.load(weights_only=True): {type(error).__name__}: {message}"
+        ) from None
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ContractError(f"{path.name}: not a state dict of tensors")
+    return state
+
+
+def check_model(folder: str | Path, limit: int = PARAMETER_LIMIT) -> int:
+    """The parameter count of the model in ``folder``; raises :class:`ContractError` when the
+    card or weights are missing or bad, the count is over ``limit``, or the weights do not fit."""
+    folder = Path(folder)
+    name, preset, kwargs = read_card(folder)
+    count = models.count_params(_build(name, preset, kwargs, "meta"))
+    if count > limit:
+        raise ContractError(f"model: {name} has {count:,} parameters, over the {limit:,} limit")
+    state = _weights(folder)
+    model = _build(name, preset, kwargs, "cpu")
+    try:
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, ValueError) as error:
+        message = one_line(str(error))
+        raise ContractError(f"model weights do not fit {name}: {message}") from None
+    return count

@@ -1,0 +1,151 @@
+"""Set up a competition from paired (scan, clean) images: a public folder and a private one.
+
+Taught in the course appendix ("Running the competition"); chapter 9 is the students' side.
+
+``make(pairs, out, test_count, seed)`` writes::
+
+    out/public/train/scan/NAME.png, out/public/train/clean/NAME.png   training pairs
+    out/public/test/scan/NAME.png                                      the scans to restore
+    out/public/sample_submission.csv        the 2023 CSV format, filled with the scans' mean Y
+    out/public/competition.json             the rules: metric, parameter limit, test names, sizes
+    out/private/test/clean/NAME.png         the truth (folder mode 0700)
+    out/private/manifest.json               seed, split, source, and the sha256 of every file
+                                            (by folder: "public" and "private", relative paths)
+
+The test split is ``numpy.random.default_rng(seed).permutation(len(pairs))[:test_count]``; the
+seed and the split are recorded in the private manifest. Scoring the public ``test/scan``
+folder itself as a submission gives the "do nothing" baseline.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from restorelab import __version__
+from restorelab.io import to_uint8, write_image
+from restorelab.metrics import full_range_y
+
+PARAMETER_LIMIT = 10_000_000
+CSV_HEADER = ("Image File", "Y Channel Value")
+METRIC = "Y-MAE: mean |Y_restored - Y_clean| over all test pixels, full-range 8-bit Y (0.299 R + 0.587 G + 0.114 B)"
+CSV_METRIC = (
+    "mean-Y MAE (2023 CSV format): mean over test images of |mean Y submitted - mean Y clean|"
+)
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def mean_y(image: torch.Tensor) -> float:
+    """Mean full-range 8-bit Y of a (C, H, W) [0, 1] image: the 2023 CSV's value."""
+    return float(full_range_y(image).double().mean())
+
+
+def pair_names(pairs: Sequence) -> list[str]:
+    """The pairs' names (``pairs.names`` of a PairedFolder), else ``page_0000``, ``page_0001``..."""
+    names = list(getattr(pairs, "names", None) or [f"page_{i:04d}" for i in range(len(pairs))])
+    if len(set(names)) != len(names) or len(names) != len(pairs):
+        raise ValueError("the pairs need one distinct name each")
+    return names
+
+
+def _write(root: Path, relative: str, image: torch.Tensor, files: dict[str, str]) -> None:
+    """Write ``image`` to ``root/relative`` (mode 0644) and record its sha256 under ``relative``."""
+    path = write_image(root / relative, image)
+    os.chmod(path, 0o644)
+    files[relative] = sha256(path)
+
+
+def _json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def make(
+    pairs: Sequence,
+    out: str | Path,
+    test_count: int,
+    seed: int = 0,
+    source: str = "",
+) -> dict:
+    """Write the public and private folders of a competition from ``pairs`` (see module doc).
+
+    ``pairs[i]`` is ``(scan, clean)``, float (3, H, W) in [0, 1] (a
+    :class:`restorelab.data.PairedFolder` or :class:`restorelab.data.SyntheticScans`).
+    ``source`` describes where the pairs came from (recorded privately). Returns the manifest.
+    """
+    out = Path(out)
+    names = pair_names(pairs)
+    if not 0 < test_count < len(names):
+        raise ValueError(f"test_count must be from 1 to {len(names) - 1}, got {test_count}")
+    public, private = out / "public", out / "private"
+    for folder in (public, private):
+        if folder.exists() and any(folder.iterdir()):
+            raise FileExistsError(f"{folder}: already holds files; choose an empty folder")
+    order = np.random.default_rng(seed).permutation(len(names))
+    test = sorted(int(i) for i in order[:test_count])
+    split = {names[i]: ("test" if i in set(test) else "train") for i in range(len(names))}
+    private.mkdir(parents=True, exist_ok=True)
+    os.chmod(private, 0o700)
+    public.mkdir(parents=True, exist_ok=True)
+    files: dict[str, dict[str, str]] = {"public": {}, "private": {}}
+    sizes, sample = {}, []
+    for index, name in enumerate(names):
+        scan, clean = pairs[index]
+        if scan.shape != clean.shape:
+            raise ValueError(
+                f"{name}: scan {tuple(scan.shape)} and clean {tuple(clean.shape)} differ"
+            )
+        file = f"{name}.png"
+        if split[name] == "train":
+            _write(public, f"train/scan/{file}", scan, files["public"])
+            _write(public, f"train/clean/{file}", clean, files["public"])
+            continue
+        _write(public, f"test/scan/{file}", scan, files["public"])
+        _write(private, f"test/clean/{file}", clean, files["private"])
+        sizes[file] = list(to_uint8(clean).shape[:2])
+        sample.append((file, f"{mean_y(scan):.4f}"))
+    with (public / "sample_submission.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows([CSV_HEADER, *sample])
+    rules = {
+        "metric": METRIC,
+        "csv_metric": CSV_METRIC,
+        "parameter_limit": PARAMETER_LIMIT,
+        "test_images": sizes,  # file name -> [height, width]
+        "train_pairs": sum(v == "train" for v in split.values()),
+    }
+    _json(public / "competition.json", rules)
+    for folder in (public, *[p for p in public.rglob("*") if p.is_dir()]):
+        os.chmod(folder, 0o755)
+    manifest = {
+        "restorelab": __version__,
+        "source": source,
+        "seed": seed,
+        "split": split,
+        "test": sorted(sizes),
+        "sizes": sizes,
+        "sha256": files,
+    }
+    _json(private / "manifest.json", manifest)
+    return manifest
+
+
+def synthetic_pairs(pages: int, size: int, page_seed: int):
+    """``pages`` synthetic magazine pages and their scans (:class:`restorelab.data.SyntheticScans`)."""
+    from restorelab.data import SyntheticScans
+
+    return SyntheticScans(pages, size=size, seed=page_seed)
