@@ -22,8 +22,12 @@ in a ``kba`` sub-module; :func:`restorelab.models.load_official` maps them):
 - ``"competition"``: width 32, 3 levels (encoder [2, 2, 4], 4 middle blocks, decoder [2, 2, 2]):
   5,961,891 parameters (under the 10M limit).
 
-Shapes: (N, in_channels, H, W) in [0, 1] -> (N, out_channels, H, W); any H, W (padded by
-reflection to a multiple of ``2**levels``, then cropped back).
+Shapes: (N, in_channels, H, W) in [0, 1] -> (N, out_channels, H, W); any H, W (padded at the
+bottom and right to a multiple of ``2**levels``, then cropped back). ``padding="reflect"`` (the
+default) or ``"zeros"``: the official code pads with zeros, and
+:func:`restorelab.models.load_official` builds the model that way, so a released checkpoint
+gives the official outputs on every size; chapter 5 measures which of the two restores a page's
+border better.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from restorelab.models.layers import LayerNorm2d, SimpleGate
-from restorelab.models.padding import crop_to, pad_to_multiple
+from restorelab.models.padding import PAD_MODES, crop_to, pad_to_multiple
 
 PRESETS = {
     "paper": {"in_channels": 3, "out_channels": 3, "width": 64},
@@ -151,8 +155,11 @@ class KBNet(nn.Module):
         dec_blocks: tuple[int, ...] = (2, 2, 2, 2),
         ffn_expansion: int = 2,
         lightweight: bool = False,
+        padding: str = "reflect",
     ) -> None:
         super().__init__()
+        if padding not in PAD_MODES:
+            raise ValueError(f"padding must be one of {PAD_MODES}, got {padding!r}")
         if len(enc_blocks) != len(dec_blocks):
             raise ValueError("KBNet needs as many decoder levels as encoder levels")
 
@@ -175,9 +182,10 @@ class KBNet(nn.Module):
             self.decoders.append(blocks(c, count))
         self.ending = nn.Conv2d(width, out_channels, 3, padding=1)
         self.multiple = 2 ** len(enc_blocks)
+        self.padding = padding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x, size = pad_to_multiple(x, self.multiple)
+        x, size = pad_to_multiple(x, self.multiple, self.padding)
         feat = self.intro(x)
         skips = []
         for encoder, down in zip(self.encoders, self.downs, strict=True):

@@ -26,6 +26,10 @@ Configurations (names follow the official ``restormer_arch.py`` so its checkpoin
   official Gaussian and real (SIDD) denoising checkpoints: 26,111,668 parameters.
 - ``"competition"``: dim 24, otherwise as ``"paper"``: 6,676,132 parameters (under the 10M limit).
 
+``bias=True`` gives the attention, feed-forward, channel-reduction and output convolutions a bias,
+as the official ``bias`` argument does; the patch embedding never has one (as in the official
+``OverlapPatchEmbed``), so official checkpoints trained with ``bias=True`` load too.
+
 Shapes: (N, in_channels, H, W) in [0, 1] -> (N, out_channels, H, W); any H, W (padded by
 reflection to a multiple of 8, then cropped back).
 """
@@ -151,7 +155,8 @@ class Restormer(nn.Module):
             )
 
         self.residual = in_channels == out_channels
-        self.patch_embed = nn.Conv2d(in_channels, dim, 3, padding=1, bias=bias)
+        # the official OverlapPatchEmbed never has a bias, whatever ``bias`` says
+        self.patch_embed = nn.Conv2d(in_channels, dim, 3, padding=1, bias=False)
         self.encoder_level1 = stage(dim, heads[0], num_blocks[0])
         self.down1_2 = Downsample(dim)
         self.encoder_level2 = stage(dim * 2, heads[1], num_blocks[1])
