@@ -349,7 +349,7 @@ def test_load_official_tolerates_missing_batch_norm_counters():
 
 def test_restormer_with_bias_has_the_official_bias_free_patch_embedding():
     _, state = _official_state("restormer-bias")
-    assert "patch_embed.proj.bias" not in state  # OverlapPatchEmbed(bias=False) in the official code
+    assert "patch_embed.proj.bias" not in state  # the official OverlapPatchEmbed(bias=False)
     assert "down1_2.body.0.bias" not in state and "up2_1.body.0.bias" not in state
     assert load_official("restormer", state).patch_embed.bias is None
 

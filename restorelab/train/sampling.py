@@ -77,9 +77,7 @@ class StepSampler(Sampler[int]):
         return (self._index(p) for p in self._positions())
 
 
-def progressive_phase(
-    phases: tuple[tuple[int, int, int], ...], step: int
-) -> tuple[int, int]:
+def progressive_phase(phases: tuple[tuple[int, int, int], ...], step: int) -> tuple[int, int]:
     """(patch size, batch size) of ``step`` (0-based) in a ``TrainConfig.progressive`` schedule."""
     patch, batch = phases[0][1:]
     for start, phase_patch, phase_batch in phases:
