@@ -224,11 +224,24 @@ def train_descanner(
     )  # fmt: skip
 
 
+def train_row(
+    row: str, data: DescanData, budget: Budget, setting: str = "QUICK",
+    out_dir: str | Path | None = None, **config_overrides,
+) -> nn.Module:  # fmt: skip
+    """Build the model of ``row`` in ``setting``, train it with ``budget`` on ``data`` and
+    return it in eval mode. ``out_dir``: the run folder (resumed when it holds a run, so a
+    finished run is loaded rather than trained again); None keeps nothing."""
+    model = build_row(row, setting, budget.seed)
+    trainer = train_descanner(model, data, budget, out_dir, **config_overrides)
+    trainer.fit(resume=out_dir is not None)
+    return trainer.model.eval()
+
+
 def table_row(
-    row: str, model: nn.Module | None, scores: dict[str, float], data: DescanData,
-    budget: Budget, setting: str,
-) -> dict:  # fmt: skip
-    """One row of ``descanning.csv`` for ``model`` (None: the scans) scored ``scores``."""
+    row: str, model: nn.Module | None, data: DescanData, budget: Budget, setting: str
+) -> dict:
+    """The row of ``descanning.csv`` for ``model`` (None: the scans), scored on ``data.val``."""
+    scores = evaluate_descanner(model, data.val)
     return dict(
         model=row, registry="" if model is None else ROWS[row][0],
         params=0 if model is None else models.count_params(model), data=data.name,
@@ -243,14 +256,11 @@ def run_table(
 ) -> list[dict]:  # fmt: skip
     """Train and score every row of ``rows`` with one ``budget`` on ``data``; the scans' own
     scores come first. ``out_dir``: each row's run goes to ``out_dir/<registry name>``."""
-    table = [table_row(INPUT_ROW, None, evaluate_descanner(None, data.val), data, budget, setting)]
+    table = [table_row(INPUT_ROW, None, data, budget, setting)]
     for row in rows:
-        model = build_row(row, setting, budget.seed)
         run = None if out_dir is None else Path(out_dir) / ROWS[row][0]
-        trainer = train_descanner(model, data, budget, run, **config_overrides)
-        trainer.fit(resume=run is not None)
-        scores = evaluate_descanner(trainer.model.eval(), data.val)
-        table.append(table_row(row, trainer.model, scores, data, budget, setting))
+        model = train_row(row, data, budget, setting, run, **config_overrides)
+        table.append(table_row(row, model, data, budget, setting))
     return table
 
 

@@ -45,9 +45,8 @@ def test_rows_build_their_quick_and_full_models():
 
 def test_store_load_and_match_the_stored_table(tmp_path, pages):
     path = tmp_path / "descanning.csv"
-    row = descanning.table_row(
-        "DnCNN", None, {"y_mae": 10.0, "psnr": 20.0}, pages, TINY, "QUICK"
-    ) | {"registry": "dncnn", "params": 5}
+    row = descanning.table_row("DnCNN", None, pages, TINY, "QUICK")
+    row |= {"registry": "dncnn", "params": 5, "y_mae": 10.0, "psnr": 20.0}
     descanning.store_rows([row], path)
     descanning.store_rows([row | {"y_mae": 9.0}], path)  # the same key: replaced
     stored = descanning.load_table(path)
