@@ -135,12 +135,15 @@ def test_simple_gate_check():
 
 def test_competition_config_check():
     small = {"width": 32, "enc_blocks": (2, 2, 4), "middle_blocks": 4, "dec_blocks": (2, 2, 2)}
-    assert ch05.check_competition_config(small)
+    assert ch05.check_competition_config(lambda: small)
+    assert not ch05.check_competition_config(stub)
     with pytest.raises(AssertionError, match="under 10M"):
-        ch05.check_competition_config({})  # the paper's 142M
+        ch05.check_competition_config(dict)  # the paper's 142M
     with pytest.raises(AssertionError, match="over 1M"):
-        ch05.check_competition_config({"width": 8, "enc_blocks": (1,), "middle_blocks": 1,
-                                       "dec_blocks": (1,)})  # fmt: skip
+        ch05.check_competition_config(lambda: {"width": 8, "enc_blocks": (1,), "middle_blocks": 1,
+                                               "dec_blocks": (1,)})  # fmt: skip
+    with pytest.raises(AssertionError, match="of 32 above 32"):  # 48 channels at level 1
+        ch05.check_competition_config(lambda: small | {"width": 24})
 
 
 def right_transposed_attention(q, k, v, temperature):

@@ -54,14 +54,22 @@ def check_simple_gate(student: Callable[[torch.Tensor], torch.Tensor]) -> bool:
     return run_check("simple gate", check)
 
 
-def check_competition_config(config: dict) -> bool:
-    """Chapter 5: KBNet keyword arguments that build a network of 1M to 10M parameters that
-    keeps any image size."""
+def check_competition_config(make_config: Callable[[], dict]) -> bool:
+    """Chapter 5: ``make_config()`` returns KBNet keyword arguments that build a network of 1M
+    to 10M parameters."""
     from restorelab import models
 
     def check() -> None:
-        with torch.device("meta"):  # counted without allocating the weights
-            count = models.count_params(models.build("kbnet", **config))
+        config = make_config()
+        try:
+            with torch.device("meta"):  # counted without allocating the weights
+                count = models.count_params(models.build("kbnet", **config))
+        except (TypeError, ValueError) as error:
+            raise AssertionError(
+                f"KBNet(**config) fails: {error}. Use as many decoder as encoder levels; each "
+                "level's width (width x 2**level) must be a multiple of 4, and of 32 above 32 "
+                "(width 16, 32 or 64 works)"
+            ) from error
         assert count < 10_000_000, f"{count:,} parameters: the competition allows under 10M"
         assert count > 1_000_000, f"{count:,} parameters: use more of the budget (over 1M)"
         print(f"your KBNet: {count:,} parameters")
