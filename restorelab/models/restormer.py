@@ -72,6 +72,22 @@ class MDTA(nn.Module):
         return self.project_out(out.reshape(n, c, h, w))
 
 
+class SpatialAttention(MDTA):
+    """The baseline MDTA is measured against in chapter 6: the same projections, but attention
+    across *pixels* (an (H*W) x (H*W) map per head, scaled by 1/sqrt(C/heads)), as in ViT or
+    SwinIR's windows. Its memory grows with (H*W)^2. (N, C, H, W) kept."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        q, k, v = self.qkv_dwconv(self.qkv(x)).chunk(3, dim=1)
+        # (N, heads, H*W, C/heads): each pixel is one token
+        q, k, v = (t.reshape(n, self.num_heads, c // self.num_heads, h * w).transpose(-2, -1)
+                   for t in (q, k, v))  # fmt: skip
+        attn = (q @ k.transpose(-2, -1)) * (c // self.num_heads) ** -0.5  # (N, heads, HW, HW)
+        out = attn.softmax(dim=-1) @ v
+        return self.project_out(out.transpose(-2, -1).reshape(n, c, h, w))
+
+
 class GDFN(nn.Module):
     """Gated-Dconv feed-forward network: ``project_out(GELU(a) * b)``, (N, C, H, W) kept."""
 
