@@ -382,3 +382,18 @@ def test_load_official_kbnet_uses_the_official_zero_padding():
     x = torch.rand(1, 3, 19, 21)
     with torch.no_grad():
         assert torch.allclose(loaded(x), _zero_padded_run(original.eval(), x, 4), atol=1e-5)
+
+
+def test_gdfn_ablations_remove_the_gate_or_the_depthwise_conv():
+    from restorelab.models.restormer import GDFN
+
+    full, ungated, no_dw = GDFN(8), GDFN(8, gated=False), GDFN(8, depthwise=False)
+    hidden = int(8 * 2.66)
+    assert full.project_in.out_channels == 2 * hidden and ungated.project_in.out_channels == hidden
+    assert isinstance(no_dw.dwconv, torch.nn.Identity)
+    assert max(models.count_params(ungated), models.count_params(no_dw)) < models.count_params(full)
+    x = torch.rand(1, 8, 5, 6)
+    for ffn in (ungated, no_dw):
+        assert ffn(x).shape == x.shape
+    net = small("restormer", 3, ffn_gated=False)
+    assert not net.latent[0].ffn.gated and net(torch.rand(1, 3, 16, 16)).shape == (1, 3, 16, 16)

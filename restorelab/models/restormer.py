@@ -89,16 +89,36 @@ class SpatialAttention(MDTA):
 
 
 class GDFN(nn.Module):
-    """Gated-Dconv feed-forward network: ``project_out(GELU(a) * b)``, (N, C, H, W) kept."""
+    """Gated-Dconv feed-forward network: ``project_out(GELU(a) * b)``, (N, C, H, W) kept.
 
-    def __init__(self, dim: int, expansion: float = 2.66, bias: bool = False) -> None:
+    ``gated=False`` / ``depthwise=False``: chapter 6's ablations, one branch ``GELU(a)`` without
+    the gate / no 3x3 depthwise convolution (the paper's network has both).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        expansion: float = 2.66,
+        bias: bool = False,
+        gated: bool = True,
+        depthwise: bool = True,
+    ) -> None:
         super().__init__()
         hidden = int(dim * expansion)
-        self.project_in = nn.Conv2d(dim, hidden * 2, 1, bias=bias)
-        self.dwconv = nn.Conv2d(hidden * 2, hidden * 2, 3, padding=1, groups=hidden * 2, bias=bias)
+        branches = 2 if gated else 1
+        self.gated = gated
+        self.project_in = nn.Conv2d(dim, hidden * branches, 1, bias=bias)
+        self.dwconv = (
+            nn.Conv2d(hidden * branches, hidden * branches, 3, padding=1, groups=hidden * branches,
+                      bias=bias)
+            if depthwise
+            else nn.Identity()
+        )  # fmt: skip
         self.project_out = nn.Conv2d(hidden, dim, 1, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.gated:
+            return self.project_out(F.gelu(self.dwconv(self.project_in(x))))
         a, b = self.dwconv(self.project_in(x)).chunk(2, dim=1)
         return self.project_out(F.gelu(a) * b)
 
@@ -113,12 +133,14 @@ class TransformerBlock(nn.Module):
         ffn_expansion: float = 2.66,
         bias: bool = False,
         layer_norm_bias: bool = False,
+        ffn_gated: bool = True,
+        ffn_depthwise: bool = True,
     ) -> None:
         super().__init__()
         self.norm1 = LayerNorm2d(dim, bias=layer_norm_bias, eps=1e-5)
         self.attn = MDTA(dim, num_heads, bias)
         self.norm2 = LayerNorm2d(dim, bias=layer_norm_bias, eps=1e-5)
-        self.ffn = GDFN(dim, ffn_expansion, bias)
+        self.ffn = GDFN(dim, ffn_expansion, bias, ffn_gated, ffn_depthwise)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.norm1(x))
@@ -159,13 +181,18 @@ class Restormer(nn.Module):
         ffn_expansion: float = 2.66,
         bias: bool = False,
         layer_norm_bias: bool = True,
+        ffn_gated: bool = True,
+        ffn_depthwise: bool = True,
     ) -> None:
         super().__init__()
+        ffn = (ffn_gated, ffn_depthwise)  # False: chapter 6's GDFN ablations
 
         def stage(channels: int, level_heads: int, count: int) -> nn.Sequential:
             return nn.Sequential(
                 *[
-                    TransformerBlock(channels, level_heads, ffn_expansion, bias, layer_norm_bias)
+                    TransformerBlock(
+                        channels, level_heads, ffn_expansion, bias, layer_norm_bias, *ffn
+                    )
                     for _ in range(count)
                 ]
             )
