@@ -46,6 +46,11 @@ CONVENTIONS = {
     "DnCNN paper": "Zhang et al. (TIP 2017), the table of JPEG deblocking (the KAIR convention, "
     "also SwinIR's Table 4): grey, 8-bit. Its JPEG-input row on Classic5 q10 is exactly ours "
     "(27.82 dB / 0.7595), so its SSIM is ours. Its denoising tables give PSNR only.",
+    "KBNet paper": "Zhang et al. (arXiv 2023), the table of colour Gaussian denoising: RGB "
+    "PSNR on CBSD68 (its code builds on Restormer's and evaluates the same way); PSNR only.",
+    "Restormer paper": "Zamir et al. (CVPR 2022), Table 5 (colour Gaussian denoising, one model "
+    "per noise level): RGB PSNR on CBSD68, noise added to the float image with a fixed seed; "
+    "PSNR only.",
     "AR-CNN paper": "Dong et al. (ICCV 2015), LIVE1 table (LIVE1 is not shipped: not "
     "re-measured here). For AR-CNN at q10 it reads 28.98 dB / 0.8217, the DnCNN paper's "
     "convention (SwinIR, Table 4) gives the same model 28.96 dB / 0.8076: PSNR agrees, SSIM does "

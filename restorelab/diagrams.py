@@ -1,7 +1,8 @@
 """Data-path diagrams of the course's networks: boxes, arrows and skip connections.
 
 Drawn in each model chapter (1 SRCNN, 2 AR-CNN, 3 DnCNN, 4 SRResNet and MSRResNet) instead of
-``print(model)``. :func:`data_path` reads a short list of :class:`Stage` (what a box does, its
+``print(model)``; blocks with parallel branches (5: KBNet's block) are drawn as a graph by
+:func:`draw_block_graph`. :func:`data_path` reads a short list of :class:`Stage` (what a box does, its
 kernel and its filters) and :class:`Skip` connections off a *built* model, so the diagram shows
 the network the chapter trains, with its real depth and widths; :func:`draw_data_path` draws
 it top to bottom with matplotlib, the tensor shape (channels x height x width) beside each
@@ -23,6 +24,7 @@ from torch import nn  # noqa: E402
 
 from restorelab.models.arcnn import ARCNN  # noqa: E402
 from restorelab.models.dncnn import DnCNN  # noqa: E402
+from restorelab.models.kbnet import KBBlock  # noqa: E402
 from restorelab.models.msrresnet import MSRResNet  # noqa: E402
 from restorelab.models.srcnn import SRCNN  # noqa: E402
 from restorelab.models.srresnet import ResidualBlock, SRResNet, Upsampler  # noqa: E402
@@ -234,6 +236,113 @@ def draw_data_path(model: nn.Module | DataPath, path: str | Path | None = None):
                                     linestyle="--", edgecolor="#555555"))  # fmt: skip
         ax.text(centre - radius - 0.15, y1, f"{repeat} blocks, each {skip.label}", ha="right",
                 va="center", fontsize=10, fontweight="bold", color="#555555")  # fmt: skip
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
+
+
+@dataclass(frozen=True)
+class BlockGraph:
+    """A block with parallel branches: ``nodes`` id -> (column, row, text), rows from the top;
+    ``edges`` (from, to, is_skip); ``merges`` are drawn as circles holding their text."""
+
+    title: str
+    nodes: dict
+    edges: tuple[tuple[str, str, bool], ...]
+    merges: frozenset = frozenset()
+
+
+def kbblock_graph(block: KBBlock) -> BlockGraph:
+    """The data path of a built :class:`~restorelab.models.kbnet.KBBlock` (chapter 5)."""
+    c, kba = block.conv3.out_channels, block.kba
+    nset, hidden = kba.nset, block.conv4.out_channels
+    k11 = block.conv11[1].kernel_size[0]
+    x = "\u00d7"
+    nodes = {
+        "in": (1.5, 0, f"x: {c} {x} H {x} W"),
+        "ln1": (1.5, 1, "LayerNorm"),
+        "sca": (0, 2.3, "channel attention (SCA)\navg pool, 1\u00d71 conv\none weight per channel"),
+        "coef": (
+            1,
+            2.3,
+            f"coefficients\ngrouped 3\u00d73, SimpleGate,\n1\u00d71 conv {x} {nset} maps",
+        ),
+        "uf": (2, 2.3, "1\u00d71 conv,\ndepthwise 3\u00d73"),
+        "conv11": (3, 2.3, f"1\u00d71 conv,\ngrouped {k11}\u00d7{k11} conv"),
+        "kba": (
+            1.5,
+            3.7,
+            f"KBA: every pixel filtered by its own\nmix of {nset} kernel bases (grouped 3\u00d73)",
+        ),
+        "mul": (1.5, 4.8, "\u2299"),
+        "proj": (1.5, 5.7, f"1\u00d71 conv, {x} \u03b2"),
+        "add1": (1.5, 6.6, "+"),
+        "ffn": (1.5, 7.5, f"LayerNorm, 1\u00d71 conv to {hidden}"),
+        "gate": (1.5, 8.4, f"SimpleGate: a \u2299 b ({hidden // 2} channels)"),
+        "proj2": (1.5, 9.3, f"1\u00d71 conv to {c}, {x} \u03b3"),
+        "add2": (1.5, 10.2, "+"),
+        "out": (1.5, 11.1, f"out: {c} {x} H {x} W"),
+    }
+    edges = [("in", "ln1", False), ("ln1", "sca", False), ("ln1", "coef", False),
+             ("ln1", "uf", False), ("ln1", "conv11", False), ("coef", "kba", False),
+             ("uf", "kba", False), ("sca", "mul", False), ("kba", "mul", False),
+             ("conv11", "mul", False), ("mul", "proj", False), ("proj", "add1", False),
+             ("in", "add1", True), ("add1", "ffn", False), ("ffn", "gate", False),
+             ("gate", "proj2", False), ("proj2", "add2", False), ("add1", "add2", True),
+             ("add2", "out", False)]  # fmt: skip
+    title = f"KBNet block, {c} channels: KBA and multi-axis fusion, then a gated FFN"
+    return BlockGraph(title, nodes, tuple(edges), frozenset({"mul", "add1", "add2"}))
+
+
+def draw_block_graph(block: KBBlock | BlockGraph, path: str | Path | None = None):
+    """Draw a block with parallel branches top to bottom (skips in red, on the left).
+
+    Returns the matplotlib Figure (saved to ``path`` when given).
+    """
+    graph = block if isinstance(block, BlockGraph) else kbblock_graph(block)
+    col_w, row_h, box_w, box_h = 2.6, 0.62, 2.35, 0.42
+    rows = max(row for _, row, _ in graph.nodes.values())
+    fig, ax = plt.subplots(figsize=(4 * col_w * 0.95 + 0.8, (rows + 1) * row_h + 0.6))
+    ax.set_xlim(-col_w * 0.5 - 0.6, 3.5 * col_w)
+    ax.set_ylim(-(rows + 0.6) * row_h, 0.5 * row_h)
+    ax.set_axis_off()
+    ax.set_title(graph.title, fontsize=12, loc="left")
+
+    def at(node: str) -> tuple[float, float]:
+        column, row, _ = graph.nodes[node]
+        return column * col_w, -row * row_h
+
+    half = {}  # half the height of each node, for the arrows
+    for node, (_, _, text) in graph.nodes.items():
+        cx, cy = at(node)
+        if node in graph.merges:
+            half[node] = 0.17
+            ax.add_patch(Circle((cx, cy), 0.17, facecolor="white", edgecolor="black"))
+            ax.text(cx, cy, text, ha="center", va="center", fontsize=12)
+        elif node in ("in", "out"):
+            half[node] = 0.12
+            ax.text(cx, cy, text, ha="center", va="center", fontsize=10.5, style="italic")
+        else:
+            height = max(box_h, 0.15 + 0.16 * (text.count("\n") + 1))
+            half[node] = height / 2
+            width = box_w * (1.45 if node == "kba" else 1.0)
+            ax.add_patch(FancyBboxPatch((cx - width / 2, cy - height / 2), width, height,
+                                        boxstyle="round,pad=0.02,rounding_size=0.08",
+                                        facecolor="#fdf2e3" if node == "kba" else "#e8f0fb",
+                                        edgecolor="#2b5d9c", linewidth=1.1))  # fmt: skip
+            ax.text(cx, cy, text, ha="center", va="center", fontsize=9)
+    lane = -col_w * 0.5 - 0.2
+    for start, end, skip in graph.edges:
+        (x0, y0), (x1, y1) = at(start), at(end)
+        if skip:
+            ax.plot([x0 - 0.5, lane, lane], [y0 - 0.1, y0 - 0.1, y1], color="#c0392b", lw=1.3)
+            ax.annotate("", (x1 - 0.17, y1), (lane, y1),
+                        arrowprops={"arrowstyle": "-|>", "color": "#c0392b", "lw": 1.3})  # fmt: skip
+            lane += 0.25
+            continue
+        ax.annotate("", (x1, y1 + half[end] + 0.02), (x0, y0 - half[start] - 0.02),
+                    arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.0})  # fmt: skip
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=120)

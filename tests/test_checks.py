@@ -8,7 +8,7 @@ from scipy.fft import dctn
 from torch import nn
 
 from restorelab import models
-from restorelab.checks import ch02, ch04
+from restorelab.checks import ch02, ch04, ch05, ch06
 from restorelab.degrade import luma_quantisation_table
 from restorelab.models.layers import icnr_
 
@@ -109,3 +109,89 @@ def test_icnr_makes_the_shuffled_output_a_nearest_upsampling():
     assert torch.allclose(out, torch.nn.functional.interpolate(low, scale_factor=3), atol=1e-6)
     with pytest.raises(ValueError, match="multiple"):
         icnr_(nn.Conv2d(4, 10, 3), 2)
+
+
+def test_kba_filter_check():
+    from restorelab.models.kbnet import kernel_basis_filter
+
+    assert ch05.check_kba_filter(kernel_basis_filter)
+    assert not ch05.check_kba_filter(stub)
+    with pytest.raises(AssertionError, match="bias"):
+        ch05.check_kba_filter(lambda x, a, w, b, k, g: kernel_basis_filter(x, a, w, 0 * b, k, g))
+    with pytest.raises(AssertionError, match="channel-major"):  # bases laid out per group wrong
+        ch05.check_kba_filter(
+            lambda x, a, w, b, k, g: kernel_basis_filter(x, a, w.flip(-1), b, k, g)
+        )
+
+
+def test_simple_gate_check():
+    assert ch05.check_simple_gate(lambda x: x[:, : x.shape[1] // 2] * x[:, x.shape[1] // 2 :])
+    assert not ch05.check_simple_gate(stub)
+    with pytest.raises(AssertionError, match="shape"):  # split along the width
+        ch05.check_simple_gate(lambda x: x[..., :2] * x[..., 2:4])
+    with pytest.raises(AssertionError, match="x\\[:, :C\\]"):
+        ch05.check_simple_gate(lambda x: x[:, :3] + x[:, 3:])
+
+
+def test_competition_config_check():
+    small = {"width": 32, "enc_blocks": (2, 2, 4), "middle_blocks": 4, "dec_blocks": (2, 2, 2)}
+    assert ch05.check_competition_config(lambda: small)
+    assert not ch05.check_competition_config(stub)
+    with pytest.raises(AssertionError, match="under 10M"):
+        ch05.check_competition_config(dict)  # the paper's 142M
+    with pytest.raises(AssertionError, match="over 1M"):
+        ch05.check_competition_config(lambda: {"width": 8, "enc_blocks": (1,), "middle_blocks": 1,
+                                               "dec_blocks": (1,)})  # fmt: skip
+    with pytest.raises(AssertionError, match="of 32 above 32"):  # 48 channels at level 1
+        ch05.check_competition_config(lambda: small | {"width": 24})
+
+
+def right_transposed_attention(q, k, v, temperature):
+    q, k = torch.nn.functional.normalize(q, dim=-1), torch.nn.functional.normalize(k, dim=-1)
+    return torch.softmax(q @ k.transpose(-2, -1) * temperature, dim=-1) @ v
+
+
+def test_transposed_attention_check():
+    assert ch06.check_transposed_attention(right_transposed_attention)
+    assert not ch06.check_transposed_attention(stub)
+    with pytest.raises(AssertionError, match="normalise"):
+        ch06.check_transposed_attention(
+            lambda q, k, v, t: torch.softmax(q @ k.transpose(-2, -1) * t, -1) @ v
+        )
+    with pytest.raises(AssertionError, match="temperature"):
+        ch06.check_transposed_attention(lambda q, k, v, t: right_transposed_attention(q, k, v, 1))
+
+
+class UngatedFFN(nn.Module):
+    def __init__(self, dim: int, expansion: float) -> None:
+        super().__init__()
+        from restorelab.models.restormer import GDFN
+
+        reference = GDFN(dim, expansion)
+        self.project_in, self.dwconv = reference.project_in, reference.dwconv
+        self.project_out = reference.project_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = self.dwconv(self.project_in(x)).chunk(2, dim=1)
+        return self.project_out(torch.nn.functional.gelu(a + b))
+
+
+def test_gdfn_check():
+    from restorelab.models.restormer import GDFN
+
+    assert ch06.check_gdfn(GDFN)
+    assert not ch06.check_gdfn(stub)
+    with pytest.raises(AssertionError, match="GELU"):
+        ch06.check_gdfn(UngatedFFN)
+    with pytest.raises(AssertionError, match="parameters"):
+        ch06.check_gdfn(lambda dim, expansion: nn.Conv2d(dim, dim, 1))
+
+
+def test_progressive_schedule_check():
+    from restorelab.train.sampling import progressive_phase
+
+    phases = ((0, 128, 8), (92, 160, 5), (156, 192, 4), (204, 256, 2), (240, 320, 1), (276, 384, 1))
+    assert ch06.check_progressive_schedule(lambda step: progressive_phase(phases, step))
+    assert not ch06.check_progressive_schedule(stub)
+    with pytest.raises(AssertionError, match="step 92"):  # the switch one step late
+        ch06.check_progressive_schedule(lambda step: progressive_phase(phases, step - 1))

@@ -83,3 +83,18 @@ def test_skips_join_where_the_models_add_them():
 def test_models_without_a_diagram_are_refused_by_name():
     with pytest.raises(TypeError, match="no data-path diagram for Sequential"):
         data_path(nn.Sequential(nn.Conv2d(1, 1, 3)))
+
+
+def test_kbnet_block_graph_reads_the_built_block(tmp_path):
+    from restorelab.diagrams import draw_block_graph, kbblock_graph
+    from restorelab.models.kbnet import KBBlock
+
+    graph = kbblock_graph(KBBlock(16, lightweight=True))
+    texts = " ".join(text for _, _, text in graph.nodes.values())
+    assert "x: 16 \u00d7 H" in texts and "32 maps" in texts and "grouped 3\u00d73 conv" in texts
+    assert "grouped 5\u00d75" in " ".join(
+        t for _, _, t in kbblock_graph(KBBlock(16)).nodes.values()
+    )
+    assert {(a, b) for a, b, skip in graph.edges if skip} == {("in", "add1"), ("add1", "add2")}
+    draw_block_graph(KBBlock(16), tmp_path / "block.png")
+    assert (tmp_path / "block.png").stat().st_size > 10_000

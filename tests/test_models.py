@@ -235,6 +235,10 @@ LAYOUTS = {
                    "output.weight"]),
     "restormer-biasfree": ("restormer", {"layer_norm_bias": False}, _official_restormer,
                            ["encoder_level1.0.norm1.body.weight"]),
+    "restormer-bias": ("restormer", {"bias": True}, _official_restormer,
+                       ["patch_embed.proj.weight", "encoder_level1.0.attn.qkv.bias",
+                        "encoder_level1.0.ffn.dwconv.bias", "reduce_chan_level2.bias",
+                        "output.bias"]),
     "kbnet": ("kbnet", {}, _official_kbnet,
               ["intro.weight", "encoders.0.0.w", "encoders.0.0.b", "encoders.0.0.attgamma",
                "encoders.0.0.ga1", "encoders.0.0.conv2.2.weight", "encoders.0.0.conv211.bias",
@@ -341,3 +345,55 @@ def test_load_official_tolerates_missing_batch_norm_counters():
     state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
     loaded = load_official("dncnn", state)
     assert torch.equal(loaded.model[3].running_var, original.model[3].running_var)
+
+
+def test_restormer_with_bias_has_the_official_bias_free_patch_embedding():
+    _, state = _official_state("restormer-bias")
+    assert "patch_embed.proj.bias" not in state  # the official OverlapPatchEmbed(bias=False)
+    assert "down1_2.body.0.bias" not in state and "up2_1.body.0.bias" not in state
+    assert load_official("restormer", state).patch_embed.bias is None
+
+
+def _zero_padded_run(model, x, multiple):
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (0, -w % multiple, 0, -h % multiple))  # zeros at the bottom and right
+    return model(padded)[..., :h, :w]
+
+
+def test_kbnet_pads_with_zeros_as_the_official_code_on_request():
+    x = torch.rand(1, 3, 37, 41, generator=torch.Generator().manual_seed(3))
+    zeros = small("kbnet", 3, padding="zeros").eval()
+    reflect = small("kbnet", 3).eval()
+    reflect.load_state_dict(zeros.state_dict())
+    with torch.no_grad():
+        official = _zero_padded_run(zeros, x, zeros.multiple)
+        assert torch.allclose(zeros(x), official, atol=1e-6)
+        assert not torch.allclose(reflect(x), official, atol=1e-3)  # the two paddings differ
+        even = x[..., :32, :40]  # no padding needed: the two agree
+        assert torch.allclose(zeros(even), reflect(even), atol=1e-6)
+    with pytest.raises(ValueError, match="padding"):
+        small("kbnet", 3, padding="circular")
+
+
+def test_load_official_kbnet_uses_the_official_zero_padding():
+    original, state = _official_state("kbnet")
+    loaded = load_official("kbnet", state)
+    assert loaded.padding == "zeros"
+    x = torch.rand(1, 3, 19, 21)
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), _zero_padded_run(original.eval(), x, 4), atol=1e-5)
+
+
+def test_gdfn_ablations_remove_the_gate_or_the_depthwise_conv():
+    from restorelab.models.restormer import GDFN
+
+    full, ungated, no_dw = GDFN(8), GDFN(8, gated=False), GDFN(8, depthwise=False)
+    hidden = int(8 * 2.66)
+    assert full.project_in.out_channels == 2 * hidden and ungated.project_in.out_channels == hidden
+    assert isinstance(no_dw.dwconv, torch.nn.Identity)
+    assert max(models.count_params(ungated), models.count_params(no_dw)) < models.count_params(full)
+    x = torch.rand(1, 8, 5, 6)
+    for ffn in (ungated, no_dw):
+        assert ffn(x).shape == x.shape
+    net = small("restormer", 3, ffn_gated=False)
+    assert not net.latent[0].ffn.gated and net(torch.rand(1, 3, 16, 16)).shape == (1, 3, 16, 16)

@@ -119,3 +119,41 @@ def test_cuda_paths(setting, tmp_path):
     resumed = _trainer(tmp_path, 6, device="cuda", **setting)
     resumed.fit(resume=True)  # a CUDA checkpoint (with CUDA RNG state) resumes
     assert resumed.step == 6
+
+
+PHASES = ((0, 8, 4), (3, 12, 2), (6, 16, 1))  # patches grow, batches shrink
+
+
+def test_progressive_learning_resumes_exactly_across_the_switches(tmp_path):
+    straight = _trainer(tmp_path / "straight", 8, progressive=PHASES)
+    history = straight.fit()
+    seen = [(r["step"], r["patch"], r["batch"]) for r in history if r["kind"] == "train"]
+    assert seen == [(2, 8, 4), (4, 12, 2), (6, 12, 2), (8, 16, 1)]  # the step just taken
+    first = _trainer(tmp_path / "split", 8, progressive=PHASES)
+    first.fit(stop_at=5)  # stopped inside the second phase
+    second = _trainer(tmp_path / "split", 8, progressive=PHASES)
+    second.fit(resume=True)
+    for name, value in straight.model.state_dict().items():
+        assert torch.equal(value, second.model.state_dict()[name]), name
+    with pytest.raises(ValueError, match="progressive"):  # another schedule is another run
+        _trainer(tmp_path / "split", 9, progressive=((0, 8, 4), (2, 16, 1))).fit(resume=True)
+
+
+def test_progressive_batches_are_cut_from_the_loaders_batch():
+    from restorelab.train.sampling import progressive_batch
+
+    batch = torch.rand(4, 3, 16, 16)
+    cut = progressive_batch((batch, batch + 1), PHASES, 3)
+    assert [tuple(t.shape) for t in cut] == [(2, 3, 12, 12)] * 2
+    assert torch.equal(cut[0], batch[:2, :, :12, :12])
+    with pytest.raises(ValueError, match="at least 16 pixels"):
+        progressive_batch(torch.rand(4, 3, 12, 12), PHASES, 6)
+
+
+def test_progressive_schedule_is_checked():
+    with pytest.raises(ValueError, match="largest batch"):
+        TrainConfig(batch_size=8, progressive=PHASES)
+    with pytest.raises(ValueError, match="step 0"):
+        TrainConfig(batch_size=4, progressive=((1, 8, 4),))
+    with pytest.raises(ValueError, match="increasing"):
+        TrainConfig(batch_size=4, progressive=((0, 8, 4), (0, 12, 2)))

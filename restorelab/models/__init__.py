@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import importlib
 
+import torch
 from torch import nn
 
 from restorelab.models.official import load_official
 
-__all__ = ["available", "build", "count_params", "load_official", "presets"]
+__all__ = ["available", "build", "count_flops", "count_params", "load_official", "presets"]
 
 # name -> (module inside restorelab.models, class name)
 _REGISTRY: dict[str, tuple[str, str]] = {
@@ -62,3 +63,17 @@ def build(name: str, preset: str = "paper", **overrides) -> nn.Module:
 def count_params(model: nn.Module) -> int:
     """Number of trainable parameters of ``model``."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def count_flops(model: nn.Module, *inputs: torch.Tensor) -> int:
+    """Floating-point operations of one forward pass of ``model`` on ``inputs`` (no gradients).
+
+    Counted by ``torch.utils.flop_counter``: matrix products and convolutions, 2 per
+    multiply-add; element-wise operations are not counted. Chapter 5 compares layers with it.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(*inputs)
+    return int(counter.get_total_flops())

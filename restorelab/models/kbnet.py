@@ -22,8 +22,12 @@ in a ``kba`` sub-module; :func:`restorelab.models.load_official` maps them):
 - ``"competition"``: width 32, 3 levels (encoder [2, 2, 4], 4 middle blocks, decoder [2, 2, 2]):
   5,961,891 parameters (under the 10M limit).
 
-Shapes: (N, in_channels, H, W) in [0, 1] -> (N, out_channels, H, W); any H, W (padded by
-reflection to a multiple of ``2**levels``, then cropped back).
+Shapes: (N, in_channels, H, W) in [0, 1] -> (N, out_channels, H, W); any H, W (padded at the
+bottom and right to a multiple of ``2**levels``, then cropped back). ``padding="reflect"`` (the
+default) or ``"zeros"``: the official code pads with zeros, and
+:func:`restorelab.models.load_official` builds the model that way, so a released checkpoint
+gives the official outputs on every size; chapter 5 measures which of the two restores a page's
+border better.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from restorelab.models.layers import LayerNorm2d, SimpleGate
-from restorelab.models.padding import crop_to, pad_to_multiple
+from restorelab.models.padding import PAD_MODES, crop_to, pad_to_multiple
 
 PRESETS = {
     "paper": {"in_channels": 3, "out_channels": 3, "width": 64},
@@ -50,6 +54,25 @@ PRESETS = {
 }
 
 
+def pixel_kernel_filter(
+    x: torch.Tensor, kernels: torch.Tensor, bias: torch.Tensor, k: int, groups: int
+) -> torch.Tensor:
+    """Filter every pixel of ``x`` with its own grouped k x k kernel.
+
+    x: (N, C, H, W); kernels: (N, H*W, C * C/groups * k*k), pixel p's grouped kernel laid out as
+    (groups, C/groups out, C/groups in * k*k); bias: (N, H*W, C). Returns (N, C, H, W). The
+    neighbourhoods come from ``F.unfold`` (zero padding, channel-major: channel, then row, then
+    column of the k x k window).
+    """
+    n, c, h, wd = x.shape
+    cg = c // groups  # channels per group
+    kernels = kernels.reshape(n, h * wd, groups, cg, cg * k * k)
+    patches = F.unfold(x, k, padding=k // 2)  # (N, C * k*k, HW), channel-major
+    patches = patches.reshape(n, groups, cg * k * k, h * wd).permute(0, 3, 1, 2)
+    out = (kernels @ patches.unsqueeze(-1)).reshape(n, h * wd, c) + bias
+    return out.transpose(1, 2).reshape(n, c, h, wd)
+
+
 def kernel_basis_filter(
     x: torch.Tensor, att: torch.Tensor, w: torch.Tensor, b: torch.Tensor, k: int, groups: int
 ) -> torch.Tensor:
@@ -58,15 +81,8 @@ def kernel_basis_filter(
     x: (N, C, H, W); att: (N, nset, H, W) mixing coefficients; w: (1, nset, C * C/groups * k*k)
     the kernel bases; b: (1, nset, C) the bias bases. Returns (N, C, H, W).
     """
-    n, c, h, wd = x.shape
-    cg = c // groups  # channels per group
     att = att.flatten(2).transpose(1, 2)  # (N, HW, nset)
-    kernels = (att @ w).reshape(n, h * wd, groups, cg, cg * k * k)  # per-pixel grouped kernel
-    bias = att @ b  # (N, HW, C)
-    patches = F.unfold(x, k, padding=k // 2)  # (N, C * k*k, HW), channel-major
-    patches = patches.reshape(n, groups, cg * k * k, h * wd).permute(0, 3, 1, 2)
-    out = (kernels @ patches.unsqueeze(-1)).reshape(n, h * wd, c) + bias
-    return out.transpose(1, 2).reshape(n, c, h, wd)
+    return pixel_kernel_filter(x, att @ w, att @ b, k, groups)  # per-pixel kernel: the mix
 
 
 class KBA(nn.Module):
@@ -99,10 +115,32 @@ class KBA(nn.Module):
         self.attgamma = nn.Parameter(torch.full((1, nset, 1, 1), 1e-2))
         self.ga1 = nn.Parameter(torch.full((1, c, 1, 1), 1e-2))
 
+    def coefficients(self, x: torch.Tensor) -> torch.Tensor:
+        """The per-pixel mixing coefficients of the ``nset`` bases: (N, C, H, W) -> (N, nset, H, W)."""
+        return self.conv2(x) * self.attgamma + self.conv211(x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        att = self.conv2(x) * self.attgamma + self.conv211(x)
+        att = self.coefficients(x)
         uf = self.conv21(self.conv1(x))
         return kernel_basis_filter(uf, att, self.w, self.b, self.k, self.groups) * self.ga1 + uf
+
+
+class DynamicConv(nn.Module):
+    """The baseline KBA is measured against in chapter 5: a dynamic convolution that *predicts*
+    every pixel's grouped k x k kernel (and bias) from the features with a 1x1 convolution,
+    instead of mixing a few learned bases. (N, C, H, W) -> (N, C, H, W).
+    """
+
+    def __init__(self, c: int, k: int = 3, gc: int = 4) -> None:
+        super().__init__()
+        self.k, self.groups = k, c // gc
+        self.predict = nn.Conv2d(c, c * gc * k * k + c, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c = x.shape[:2]
+        predicted = self.predict(x).flatten(2).transpose(1, 2)  # (N, HW, C*gc*k*k + C)
+        kernels, bias = predicted[..., :-c], predicted[..., -c:]
+        return pixel_kernel_filter(x, kernels, bias, self.k, self.groups)
 
 
 class KBBlock(nn.Module):
@@ -151,8 +189,11 @@ class KBNet(nn.Module):
         dec_blocks: tuple[int, ...] = (2, 2, 2, 2),
         ffn_expansion: int = 2,
         lightweight: bool = False,
+        padding: str = "reflect",
     ) -> None:
         super().__init__()
+        if padding not in PAD_MODES:
+            raise ValueError(f"padding must be one of {PAD_MODES}, got {padding!r}")
         if len(enc_blocks) != len(dec_blocks):
             raise ValueError("KBNet needs as many decoder levels as encoder levels")
 
@@ -175,9 +216,10 @@ class KBNet(nn.Module):
             self.decoders.append(blocks(c, count))
         self.ending = nn.Conv2d(width, out_channels, 3, padding=1)
         self.multiple = 2 ** len(enc_blocks)
+        self.padding = padding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x, size = pad_to_multiple(x, self.multiple)
+        x, size = pad_to_multiple(x, self.multiple, self.padding)
         feat = self.intro(x)
         skips = []
         for encoder, down in zip(self.encoders, self.downs, strict=True):

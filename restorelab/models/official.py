@@ -8,7 +8,8 @@ official code, so most names load unchanged; the few differences are the rename 
   weights in a ``.body`` sub-module, and the patch embedding in ``patch_embed.proj``.
 - ``kbnet`` (zhangyi-3/KBNet, ``KBNet_s``): the kernel-basis-attention parameters of each block
   live in our ``kba`` sub-module (``w``, ``b``, ``conv1``, ``conv21``, ``conv2``, ``conv211``,
-  ``attgamma``, ``ga1``).
+  ``attgamma``, ``ga1``). The model is built with the official zero padding (``padding="zeros"``)
+  so that sizes that are not a multiple of ``2**levels`` give the official outputs too.
 - ``rrdbnet``: BasicSR's layout (``conv_first``, ``body.0.rdb1.conv1``, ...) is ours; both
   xinntao/ESRGAN layouts of ``RRDB_ESRGAN_x4.pth`` / ``RRDB_PSNR_x4.pth`` are renamed: the
   original one (``model.0``, ``model.1.sub.0.RDB1.conv1.0``, ...) and the 2019 one
@@ -164,6 +165,7 @@ def _kbnet_config(state: State) -> dict[str, Any]:
         "dec_blocks": tuple(_indices(state, f"decoders.{i}.") for i in range(levels)),
         "ffn_expansion": _shape(state, "encoders.0.0.conv4.weight")[0] // width,
         "lightweight": _shape(state, "encoders.0.0.conv11.1.weight")[-1] == 3,
+        "padding": "zeros",  # the official check_image_size pads with zeros
     }
 
 

@@ -26,6 +26,10 @@ Configurations (names follow the official ``restormer_arch.py`` so its checkpoin
   official Gaussian and real (SIDD) denoising checkpoints: 26,111,668 parameters.
 - ``"competition"``: dim 24, otherwise as ``"paper"``: 6,676,132 parameters (under the 10M limit).
 
+``bias=True`` gives the attention, feed-forward, channel-reduction and output convolutions a bias,
+as the official ``bias`` argument does; the patch embedding never has one (as in the official
+``OverlapPatchEmbed``), so official checkpoints trained with ``bias=True`` load too.
+
 Shapes: (N, in_channels, H, W) in [0, 1] -> (N, out_channels, H, W); any H, W (padded by
 reflection to a multiple of 8, then cropped back).
 """
@@ -68,17 +72,53 @@ class MDTA(nn.Module):
         return self.project_out(out.reshape(n, c, h, w))
 
 
-class GDFN(nn.Module):
-    """Gated-Dconv feed-forward network: ``project_out(GELU(a) * b)``, (N, C, H, W) kept."""
+class SpatialAttention(MDTA):
+    """The baseline MDTA is measured against in chapter 6: the same projections, but attention
+    across *pixels* (an (H*W) x (H*W) map per head, scaled by 1/sqrt(C/heads)), as in ViT or
+    SwinIR's windows. Its memory grows with (H*W)^2. (N, C, H, W) kept."""
 
-    def __init__(self, dim: int, expansion: float = 2.66, bias: bool = False) -> None:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        q, k, v = self.qkv_dwconv(self.qkv(x)).chunk(3, dim=1)
+        # (N, heads, H*W, C/heads): each pixel is one token
+        q, k, v = (t.reshape(n, self.num_heads, c // self.num_heads, h * w).transpose(-2, -1)
+                   for t in (q, k, v))  # fmt: skip
+        attn = (q @ k.transpose(-2, -1)) * (c // self.num_heads) ** -0.5  # (N, heads, HW, HW)
+        out = attn.softmax(dim=-1) @ v
+        return self.project_out(out.transpose(-2, -1).reshape(n, c, h, w))
+
+
+class GDFN(nn.Module):
+    """Gated-Dconv feed-forward network: ``project_out(GELU(a) * b)``, (N, C, H, W) kept.
+
+    ``gated=False`` / ``depthwise=False``: chapter 6's ablations, one branch ``GELU(a)`` without
+    the gate / no 3x3 depthwise convolution (the paper's network has both).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        expansion: float = 2.66,
+        bias: bool = False,
+        gated: bool = True,
+        depthwise: bool = True,
+    ) -> None:
         super().__init__()
         hidden = int(dim * expansion)
-        self.project_in = nn.Conv2d(dim, hidden * 2, 1, bias=bias)
-        self.dwconv = nn.Conv2d(hidden * 2, hidden * 2, 3, padding=1, groups=hidden * 2, bias=bias)
+        branches = 2 if gated else 1
+        self.gated = gated
+        self.project_in = nn.Conv2d(dim, hidden * branches, 1, bias=bias)
+        self.dwconv = (
+            nn.Conv2d(hidden * branches, hidden * branches, 3, padding=1, groups=hidden * branches,
+                      bias=bias)
+            if depthwise
+            else nn.Identity()
+        )  # fmt: skip
         self.project_out = nn.Conv2d(hidden, dim, 1, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.gated:
+            return self.project_out(F.gelu(self.dwconv(self.project_in(x))))
         a, b = self.dwconv(self.project_in(x)).chunk(2, dim=1)
         return self.project_out(F.gelu(a) * b)
 
@@ -93,12 +133,14 @@ class TransformerBlock(nn.Module):
         ffn_expansion: float = 2.66,
         bias: bool = False,
         layer_norm_bias: bool = False,
+        ffn_gated: bool = True,
+        ffn_depthwise: bool = True,
     ) -> None:
         super().__init__()
         self.norm1 = LayerNorm2d(dim, bias=layer_norm_bias, eps=1e-5)
         self.attn = MDTA(dim, num_heads, bias)
         self.norm2 = LayerNorm2d(dim, bias=layer_norm_bias, eps=1e-5)
-        self.ffn = GDFN(dim, ffn_expansion, bias)
+        self.ffn = GDFN(dim, ffn_expansion, bias, ffn_gated, ffn_depthwise)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.norm1(x))
@@ -139,19 +181,25 @@ class Restormer(nn.Module):
         ffn_expansion: float = 2.66,
         bias: bool = False,
         layer_norm_bias: bool = True,
+        ffn_gated: bool = True,
+        ffn_depthwise: bool = True,
     ) -> None:
         super().__init__()
+        ffn = (ffn_gated, ffn_depthwise)  # False: chapter 6's GDFN ablations
 
         def stage(channels: int, level_heads: int, count: int) -> nn.Sequential:
             return nn.Sequential(
                 *[
-                    TransformerBlock(channels, level_heads, ffn_expansion, bias, layer_norm_bias)
+                    TransformerBlock(
+                        channels, level_heads, ffn_expansion, bias, layer_norm_bias, *ffn
+                    )
                     for _ in range(count)
                 ]
             )
 
         self.residual = in_channels == out_channels
-        self.patch_embed = nn.Conv2d(in_channels, dim, 3, padding=1, bias=bias)
+        # the official OverlapPatchEmbed never has a bias, whatever ``bias`` says
+        self.patch_embed = nn.Conv2d(in_channels, dim, 3, padding=1, bias=False)
         self.encoder_level1 = stage(dim, heads[0], num_blocks[0])
         self.down1_2 = Downsample(dim)
         self.encoder_level2 = stage(dim * 2, heads[1], num_blocks[1])

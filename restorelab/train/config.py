@@ -19,6 +19,14 @@ class TrainConfig:
 
     ``batch_size`` is the global batch: under torchrun each of the N ranks trains on
     ``batch_size / N`` of it.
+
+    ``progressive``: progressive learning (Restormer, chapter 6), a tuple of phases
+    ``(first_step, patch_size, batch_size)``, the first at step 0: from ``first_step`` on, each
+    step trains on ``batch_size`` patches of ``patch_size`` pixels. The loader still reads
+    ``batch_size`` (the largest batch of the schedule) patches of the dataset's size per step
+    and the Trainer keeps the first ones, cut to the phase's size
+    (:func:`restorelab.train.sampling.progressive_batch`): the data of step s still depends on
+    the seed and s only, so a run resumes exactly across the switches.
     """
 
     steps: int = 1000
@@ -47,7 +55,32 @@ class TrainConfig:
     monitor: str = "psnr_y"  # validation metric that picks best.pt (higher is better)
     progress: bool = True
     tensorboard: bool = True
+    progressive: tuple[tuple[int, int, int], ...] = ()  # (first step, patch, batch) phases
     extra: dict = field(default_factory=dict)  # free-form notes kept in the checkpoint
+
+    def __post_init__(self) -> None:
+        if not self.progressive:
+            return
+        phases = tuple(tuple(int(v) for v in phase) for phase in self.progressive)
+        self.progressive = phases
+        starts = [start for start, _, _ in phases]
+        if any(len(phase) != 3 for phase in phases) or starts[0] != 0:
+            raise ValueError(
+                f"progressive must be (first_step, patch_size, batch_size) phases, the first at "
+                f"step 0, got {self.progressive}"
+            )
+        if starts != sorted(set(starts)) or any(p < 1 or b < 1 for _, p, b in phases):
+            raise ValueError(
+                f"progressive phases need increasing first steps and positive patch and batch "
+                f"sizes, got {self.progressive}"
+            )
+        largest = max(b for _, _, b in phases)
+        if self.batch_size != largest:
+            raise ValueError(
+                f"with progressive learning batch_size must be the largest batch of the "
+                f"schedule ({largest}): the loader reads that many patches per step; "
+                f"got batch_size={self.batch_size}"
+            )
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:

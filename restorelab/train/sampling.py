@@ -1,7 +1,7 @@
 """Step-indexed sampling: the data of step ``s`` depends only on the seed and ``s``.
 
 Taught in chapter 1 (exact resume) and the appendix (several GPUs: each rank reads its share of
-the same global batch).
+the same global batch); progressive learning (growing patches, shrinking batches) in chapter 6.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from collections.abc import Iterator
 
 import torch
 from torch.utils.data import Sampler
+
+from restorelab.data.prefetch import map_tensors
 
 
 def step_generator(seed: int, step: int, device: str | torch.device = "cpu") -> torch.Generator:
@@ -73,3 +75,33 @@ class StepSampler(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         return (self._index(p) for p in self._positions())
+
+
+def progressive_phase(phases: tuple[tuple[int, int, int], ...], step: int) -> tuple[int, int]:
+    """(patch size, batch size) of ``step`` (0-based) in a ``TrainConfig.progressive`` schedule."""
+    patch, batch = phases[0][1:]
+    for start, phase_patch, phase_batch in phases:
+        if step >= start:
+            patch, batch = phase_patch, phase_batch
+    return patch, batch
+
+
+def progressive_batch(batch, phases: tuple[tuple[int, int, int], ...], step: int):
+    """The batch of ``step`` under progressive learning: its first ``batch size`` items, each cut
+    to the top-left ``patch x patch`` (a patch of a random patch is a random patch).
+
+    ``batch``: a tensor (N, C, P, P) or a tuple / list of them (e.g. (scan, clean) pairs), the
+    loader's batch with N the schedule's largest batch and P at least its largest patch.
+    """
+    patch, size = progressive_phase(phases, step)
+
+    def cut(t: torch.Tensor) -> torch.Tensor:
+        if t.shape[0] < size or min(t.shape[-2:]) < patch:
+            raise ValueError(
+                f"progressive learning at step {step} needs {size} patches of {patch}x{patch}, "
+                f"the loader gave {tuple(t.shape)}: make the dataset's patches at least "
+                f"{max(p for _, p, _ in phases)} pixels"
+            )
+        return t[:size, ..., :patch, :patch]
+
+    return map_tensors(batch, cut)

@@ -11,6 +11,8 @@ Taught in chapter 1 (several GPUs: the appendix). One loop for every model of th
   :mod:`restorelab.tasks`);
 * validation every ``val_every`` steps; ``last.pt`` written (atomically) before each
   validation, ``best.pt`` after it when the score improved;
+* progressive learning (``TrainConfig.progressive``, chapter 6): patches grow and batches shrink
+  at given steps;
 * exact resume: ``fit(resume=True)`` continues from ``last.pt`` as if never interrupted (model,
   optimizer, schedule, scaler, RNG state, step; the data of step ``s`` depends only on the seed
   and ``s``, see :mod:`restorelab.train.sampling`); a folder holding a run is never overwritten
@@ -42,7 +44,12 @@ from restorelab.data.prefetch import Prefetcher, map_tensors
 from restorelab.device import pick_device
 from restorelab.train.checkpoint import note, open_run, rng_state, save_atomic, set_rng_state
 from restorelab.train.config import TrainConfig, amp_dtype, lr_factor, seed_everything
-from restorelab.train.sampling import StepSampler, step_generator
+from restorelab.train.sampling import (
+    StepSampler,
+    progressive_batch,
+    progressive_phase,
+    step_generator,
+)
 
 Batch = torch.Tensor | tuple[torch.Tensor, ...] | list[torch.Tensor]
 MakePair = Callable[[Batch, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
@@ -309,15 +316,19 @@ class Trainer:
         """One optimisation step on a device batch (this rank's shard); returns the loss of the
         global batch (the mean over the ranks)."""
         cfg = self.config
+        # degrade (and cut, with progressive learning) the global batch as one process would
+        gathered = self.world > 1 and (self.make_pair is not None or bool(cfg.progressive))
+        if gathered:
+            batch = map_tensors(batch, distributed.gather_batch)
+        if cfg.progressive:
+            batch = progressive_batch(batch, cfg.progressive, self.step)
         if self.make_pair is not None:
-            if self.world > 1:  # degrade the global batch exactly as one process would
-                batch = map_tensors(batch, distributed.gather_batch)
             gen = step_generator(cfg.seed, self.step, self.device)
             inputs, target = self.make_pair(batch, gen)
-            if self.world > 1:
-                inputs, target = (t.chunk(self.world)[self.rank] for t in (inputs, target))
         else:
             inputs, target = batch
+        if gathered:
+            inputs, target = (t.chunk(self.world)[self.rank] for t in (inputs, target))
         if cfg.channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         with torch.autocast(
@@ -382,7 +393,11 @@ class Trainer:
                 loss = float(np.mean(self.running))
                 lr = self.scheduler.get_last_lr()[0]
                 seconds = time.perf_counter() - started
-                self._log({"step": self.step, "kind": "train", "loss": loss, "lr": lr,
+                phase = {}
+                if cfg.progressive:  # the patch and batch of the step just taken
+                    patch, size = progressive_phase(cfg.progressive, self.step - 1)
+                    phase = {"patch": patch, "batch": size}
+                self._log({"step": self.step, "kind": "train", "loss": loss, "lr": lr, **phase,
                            "seconds": seconds})  # fmt: skip
                 self.running = []
                 if progress is not None:
