@@ -72,11 +72,17 @@ def vgg19_features(pretrained: bool = True, until: str = "pool5") -> nn.Sequenti
     """
     if until not in VGG19_LAYERS:
         raise ValueError(f"unknown VGG19 layer {until!r}; layers: {', '.join(VGG19_LAYERS)}")
-    network = tv.vgg19(weights=None)
+    with torch.device("meta"):  # no memory for the classifier (102M weights) we drop
+        features = tv.vgg19(weights=None).features[: VGG19_LAYERS.index(until) + 1]
+    features = features.to_empty(device="cpu")
     if pretrained:
-        network.load_state_dict(load_weights(tv.VGG19_Weights.IMAGENET1K_V1))
-    features = network.features[: VGG19_LAYERS.index(until) + 1]
+        state = load_weights(tv.VGG19_Weights.IMAGENET1K_V1)
+        features.load_state_dict({k: state[f"features.{k}"] for k in features.state_dict()})
     for layer in features:
+        if isinstance(layer, nn.Conv2d):
+            if not pretrained:  # torchvision's initialisation of VGG
+                nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(layer.bias)
         if isinstance(layer, nn.ReLU):
             layer.inplace = False  # a feature taken before a ReLU must not be overwritten by it
     return features.eval().requires_grad_(False)

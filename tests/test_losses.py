@@ -161,3 +161,17 @@ def test_missing_vgg_weights_say_which_file_and_where(monkeypatch, tmp_path):
     assert "vgg19-dcbb9e9d.pth" in message
     assert str(tmp_path / "hub" / "checkpoints") in message
     assert "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth" in message
+
+
+def test_pretrained_vgg_weights_land_in_their_layers(monkeypatch):
+    from torchvision.models import vgg19
+
+    from restorelab import backbones
+
+    torch.manual_seed(0)
+    full = vgg19(weights=None)  # stands in for the ImageNet file
+    monkeypatch.setattr(backbones, "load_weights", lambda weights: full.state_dict())
+    loss = losses.PerceptualLoss("esrgan")
+    assert loss.label == "VGG19 perceptual loss"
+    for index in (0, 16, 34):  # conv1_1, conv3_4, conv5_4
+        assert torch.equal(loss.features[index].weight, full.features[index].weight)
