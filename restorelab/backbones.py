@@ -13,10 +13,13 @@ distance computed with it is *not* a VGG loss or LPIPS, and the course labels it
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
-from torchvision import models as tv
+
+if TYPE_CHECKING:
+    from torchvision.models import WeightsEnum
 
 # torchvision's layer list of VGG19 ``features``, named as the papers name the layers
 VGG19_LAYERS = [
@@ -32,18 +35,28 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # the torchvision weights behind each backbone of the lpips package (its ``net=`` names)
 LPIPS_BACKBONES = {
-    "alex": tv.AlexNet_Weights.IMAGENET1K_V1,
-    "vgg": tv.VGG16_Weights.IMAGENET1K_V1,
-    "squeeze": tv.SqueezeNet1_1_Weights.IMAGENET1K_V1,
+    "alex": "AlexNet_Weights",
+    "vgg": "VGG16_Weights",
+    "squeeze": "SqueezeNet1_1_Weights",
 }
 
 
-def weights_file(weights: tv.WeightsEnum) -> Path:
+def imagenet_weights(name: str) -> WeightsEnum:
+    """torchvision's ImageNet weights ``name`` (e.g. ``"VGG19_Weights"``), version 1.
+
+    torchvision.models is imported here, not with this module: it takes seconds to import.
+    """
+    from torchvision import models
+
+    return getattr(models, name).IMAGENET1K_V1
+
+
+def weights_file(weights: WeightsEnum) -> Path:
     """Where torch hub keeps the file of ``weights`` once downloaded."""
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
 
 
-def missing_weights_message(weights: tv.WeightsEnum, error: BaseException) -> str:
+def missing_weights_message(weights: WeightsEnum, error: BaseException) -> str:
     """What to do when ``weights`` cannot be downloaded: the file, where it goes, its URL."""
     path = weights_file(weights)
     return (
@@ -56,7 +69,7 @@ def missing_weights_message(weights: tv.WeightsEnum, error: BaseException) -> st
     )
 
 
-def load_weights(weights: tv.WeightsEnum) -> dict[str, torch.Tensor]:
+def load_weights(weights: WeightsEnum) -> dict[str, torch.Tensor]:
     """The state dict of ``weights`` (downloaded once into torch hub's cache), or a clear error."""
     try:
         return weights.get_state_dict(progress=False, check_hash=True)
@@ -72,11 +85,13 @@ def vgg19_features(pretrained: bool = True, until: str = "pool5") -> nn.Sequenti
     """
     if until not in VGG19_LAYERS:
         raise ValueError(f"unknown VGG19 layer {until!r}; layers: {', '.join(VGG19_LAYERS)}")
+    from torchvision.models import vgg19
+
     with torch.device("meta"):  # no memory for the classifier (102M weights) we drop
-        features = tv.vgg19(weights=None).features[: VGG19_LAYERS.index(until) + 1]
+        features = vgg19(weights=None).features[: VGG19_LAYERS.index(until) + 1]
     features = features.to_empty(device="cpu")
     if pretrained:
-        state = load_weights(tv.VGG19_Weights.IMAGENET1K_V1)
+        state = load_weights(imagenet_weights("VGG19_Weights"))
         features.load_state_dict({k: state[f"features.{k}"] for k in features.state_dict()})
     for layer in features:
         if isinstance(layer, nn.Conv2d):

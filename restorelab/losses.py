@@ -11,7 +11,7 @@ from the architectures. Every loss takes float tensors (N, C, H, W) of the same 
   features taken *before* the ReLU as ESRGAN prescribes.
 * GAN losses, each a pair (discriminator side, generator side) of functions of the logits on
   real and on fake images (by name in :data:`GAN_LOSSES`): ``vanilla`` (BCE; the generator's
-  non-saturating form), ``lsgan`` (least squares), ``wgan-gp`` (Wasserstein; add
+  non-saturating form), ``minimax`` (BCE with the original saturating generator side), ``lsgan`` (least squares), ``wgan-gp`` (Wasserstein; add
   :func:`gradient_penalty` on the discriminator side) and ``ragan`` (ESRGAN's relativistic
   average GAN). The discriminator side is minimised by the discriminator, the generator side by
   the generator; both get both logits (only RaGAN's generator needs the real ones).
@@ -137,6 +137,16 @@ def vanilla_generator_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tens
     return _bce(fake, 1.0)
 
 
+def minimax_generator_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """``-BCE(D(fake), 0) = mean log(1 - D(fake))``: the original, *saturating* minimax form.
+
+    When the discriminator rejects the fakes confidently, ``D(fake)`` is near 0 and this loss is
+    flat: the generator gets almost no gradient (why Goodfellow et al. proposed the
+    non-saturating form). Kept to show that failure. ``real`` is unused.
+    """
+    return -_bce(fake, 0.0)
+
+
 def lsgan_discriminator_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """``0.5 mean((D(real) - 1)^2) + 0.5 mean(D(fake)^2)`` (Mao et al. 2017)."""
     return 0.5 * ((real - 1) ** 2).mean() + 0.5 * (fake**2).mean()
@@ -182,6 +192,7 @@ class GANLoss(NamedTuple):
 
 GAN_LOSSES: dict[str, GANLoss] = {
     "vanilla": GANLoss(vanilla_discriminator_loss, vanilla_generator_loss),
+    "minimax": GANLoss(vanilla_discriminator_loss, minimax_generator_loss),
     "lsgan": GANLoss(lsgan_discriminator_loss, lsgan_generator_loss),
     "wgan-gp": GANLoss(wgan_discriminator_loss, wgan_generator_loss),
     "ragan": GANLoss(ragan_discriminator_loss, ragan_generator_loss),

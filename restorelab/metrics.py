@@ -195,10 +195,14 @@ class LPIPS(torch.nn.Module):
         try:
             self.model = lpips.LPIPS(net=net, pnet_rand=not pretrained_backbone, verbose=False)
         except (OSError, RuntimeError) as error:  # URLError is an OSError
-            from restorelab.backbones import LPIPS_BACKBONES, missing_weights_message
+            from restorelab.backbones import (
+                LPIPS_BACKBONES,
+                imagenet_weights,
+                missing_weights_message,
+            )
 
             raise RuntimeError(
-                f"LPIPS ({net}): {missing_weights_message(LPIPS_BACKBONES[net], error)} For "
+                f"LPIPS ({net}): {missing_weights_message(imagenet_weights(LPIPS_BACKBONES[net]), error)} For "
                 "LPIPS, pass pretrained_backbone=False for tests only."
             ) from error
         self.model.eval().requires_grad_(False)

@@ -43,6 +43,8 @@ REAL, FAKE = torch.tensor([[1.0], [3.0]]), torch.tensor([[0.0], [2.0]])  # logit
         # BCE(x, 1) = softplus(-x), BCE(x, 0) = softplus(x)
         ("vanilla", (softplus(-1) + softplus(-3)) / 2 + (LN2 + softplus(2)) / 2,
          (LN2 + softplus(-2)) / 2),
+        ("minimax", (softplus(-1) + softplus(-3)) / 2 + (LN2 + softplus(2)) / 2,
+         -(LN2 + softplus(2)) / 2),
         ("lsgan", 0.5 * (0 + 4) / 2 + 0.5 * (0 + 4) / 2, 0.5 * (1 + 1) / 2),
         ("wgan-gp", 1 - 2, -1.0),
         # real - mean(fake) = [0, 2], fake - mean(real) = [-2, 0]
