@@ -52,6 +52,25 @@ PIXEL_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = 
 }
 
 
+class WeightedSum(nn.Module):
+    """``sum(weight * loss(pred, target))`` over named terms: ESRGAN's content loss is
+    ``WeightedSum(l1=(1e-2, l1_loss), perceptual=(1.0, PerceptualLoss()))``. Loss modules among
+    the terms are submodules (``.to(device)`` moves them)."""
+
+    def __init__(self, **terms: tuple[float, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]):
+        super().__init__()
+        if not terms:
+            raise ValueError("WeightedSum needs at least one (weight, loss) term")
+        self.weights = {name: float(weight) for name, (weight, _) in terms.items()}
+        self.terms = {name: loss for name, (_, loss) in terms.items()}
+        self.loss_modules = nn.ModuleDict(
+            {name: loss for name, loss in self.terms.items() if isinstance(loss, nn.Module)}
+        )
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return sum(w * self.terms[name](pred, target) for name, w in self.weights.items())
+
+
 # ---------------------------------------------------------------------------- perceptual loss
 # layer -> weight, as the papers' training configurations use them (VGG19, before the ReLU)
 PERCEPTUAL_LAYERS: dict[str, dict[str, float]] = {

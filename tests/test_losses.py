@@ -34,6 +34,15 @@ def test_pixel_losses_by_hand():
     assert set(losses.PIXEL_LOSSES) == {"l1", "l2", "charbonnier"}
 
 
+def test_weighted_sum_adds_its_terms():
+    perceptual = losses.PerceptualLoss({"conv1_2": 1.0}, pretrained=False)
+    content = losses.WeightedSum(l1=(1e-2, losses.l1_loss), perceptual=(2.0, perceptual))
+    pred, target = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)
+    want = 1e-2 * losses.l1_loss(pred, target) + 2.0 * perceptual(pred, target)
+    assert content(pred, target).item() == pytest.approx(want.item())
+    assert list(content.loss_modules) == ["perceptual"]  # moved with .to(device)
+
+
 REAL, FAKE = torch.tensor([[1.0], [3.0]]), torch.tensor([[0.0], [2.0]])  # logits, means 2 and 1
 
 
