@@ -418,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=positive, default=16)
     train.add_argument("--patch-size", type=positive, default=48)
     train.add_argument("--lr", type=number(float, 0, above=True), default=1e-3)
-    train.add_argument("--loss", default="l2", choices=("l1", "l2"))
+    train.add_argument("--loss", default="l2", choices=("l1", "l2", "charbonnier"))
     train.add_argument("--val-every", type=count, default=500, help="0: validate at the end only")
     train.add_argument("--seed", type=count, default=0)
     train.add_argument("--amp", default="auto", choices=("auto", "off", "bf16", "fp16"))

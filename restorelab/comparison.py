@@ -43,6 +43,10 @@ CONVENTIONS = {
     "the Y channel, 4 pixels shaved. Its PSNR agrees with ours (bicubic on Set5 x4: 28.43 dB, "
     "ours 28.43), its SSIM does not: its bicubic reads 0.8211 on Set5 and 0.7486 on Set14, "
     "ours 0.8113 and 0.7050. Compare its SSIM only with its own bicubic.",
+    "ESRGAN paper": "Wang et al. (ECCV workshops 2018), the table of PSNR-oriented models: its "
+    "RRDB trained with L1 only (RRDB_PSNR), Y channel, 4 pixels shaved, computed with BasicSR's "
+    "MATLAB-like code. The paper gives no PSNR table for its GAN model (ESRGAN is judged by "
+    "perceptual index and user study): this table has no ESRGAN row for that reason.",
     "DnCNN paper": "Zhang et al. (TIP 2017), the table of JPEG deblocking (the KAIR convention, "
     "also SwinIR's Table 4): grey, 8-bit. Its JPEG-input row on Classic5 q10 is exactly ours "
     "(27.82 dB / 0.7595), so its SSIM is ours. Its denoising tables give PSNR only.",

@@ -5,6 +5,9 @@ Taught in chapter 0: the first cell of every notebook calls :func:`describe_devi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 
 
@@ -32,3 +35,18 @@ def describe_device() -> torch.device:
             "T4 GPU, then run the notebook again."
         )
     return device
+
+
+@contextmanager
+def cpu_threads(count: int) -> Iterator[None]:
+    """Run the block with ``count`` CPU threads for torch, then restore the previous number.
+
+    Chapter 7 trains its 2-D toy GANs with one thread: for networks this small, threads cost
+    more in synchronisation than they save (many times more on a busy machine).
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -13,15 +13,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from restorelab import models
 from restorelab.data import RandomPatches
+from restorelab.losses import PIXEL_LOSSES
 from restorelab.tasks import TASKS, Task
 from restorelab.train import TrainConfig, Trainer, read_checkpoint, seed_everything
 
-LOSSES = {"l1": F.l1_loss, "l2": F.mse_loss}
 CHECK_CROP = 64  # validation images are tried on crops this size before training starts
 
 
@@ -84,7 +83,7 @@ def make_trainer(
         task.evaluate(net, [image[..., :CHECK_CROP, :CHECK_CROP] for image in val_images])
 
     return Trainer(
-        model, patches, LOSSES[loss], config, task.make_pair, validate, out_dir, check=check
+        model, patches, PIXEL_LOSSES[loss], config, task.make_pair, validate, out_dir, check=check
     )
 
 

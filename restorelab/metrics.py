@@ -195,11 +195,15 @@ class LPIPS(torch.nn.Module):
         try:
             self.model = lpips.LPIPS(net=net, pnet_rand=not pretrained_backbone, verbose=False)
         except (OSError, RuntimeError) as error:  # URLError is an OSError
+            from restorelab.backbones import (
+                LPIPS_BACKBONES,
+                imagenet_weights,
+                missing_weights_message,
+            )
+
             raise RuntimeError(
-                f"LPIPS could not load the ImageNet weights of its {net} backbone ({error}). "
-                "They download automatically from download.pytorch.org (as on Colab); offline, "
-                "copy the torchvision checkpoint into ~/.cache/torch/hub/checkpoints/, or pass "
-                "pretrained_backbone=False for tests only."
+                f"LPIPS ({net}): {missing_weights_message(imagenet_weights(LPIPS_BACKBONES[net]), error)} For "
+                "LPIPS, pass pretrained_backbone=False for tests only."
             ) from error
         self.model.eval().requires_grad_(False)
 

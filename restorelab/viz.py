@@ -151,3 +151,33 @@ def curves_figure(
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig
+
+
+def gan_curves_figure(
+    histories: Mapping[str, Sequence[Mapping[str, float]]], path: str | Path | None = None
+):
+    """What a GAN's training log reveals, one line per run (chapter 7).
+
+    ``histories``: {label: :meth:`restorelab.train.GANTrainer.fit` rows}. Panels: the
+    discriminator's loss; its mean logit on real (solid) and fake (dashed) images, whose gap
+    says how easily it tells them apart; the norm of the generator's gradient (log scale), which
+    falls towards 0 when the generator is starved.
+    """
+    with page_style():
+        fig, axes = plt.subplots(1, 3, figsize=(PAGE_WIDTH, 3.2))
+        for index, (label, rows) in enumerate(histories.items()):
+            colour = f"C{index}"
+            train = [r for r in rows if r.get("kind") == "train" and "g_grad_norm" in r]
+            steps = [r["step"] for r in train]
+            axes[0].plot(steps, [r["d_loss"] for r in train], color=colour, label=label)
+            axes[1].plot(steps, [r["d_real"] for r in train], color=colour, label=label)
+            axes[1].plot(steps, [r["d_fake"] for r in train], color=colour, linestyle="--")
+            axes[2].plot(steps, [r["g_grad_norm"] for r in train], color=colour, label=label)
+        axes[0].set(xlabel="step", title="discriminator loss")
+        axes[1].set(xlabel="step", title="D's mean logit: real —, fake --")
+        axes[2].set(xlabel="step", yscale="log", title="generator gradient norm")
+        axes[0].legend()
+        fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig

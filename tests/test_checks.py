@@ -8,7 +8,7 @@ from scipy.fft import dctn
 from torch import nn
 
 from restorelab import models
-from restorelab.checks import ch02, ch04, ch05, ch06
+from restorelab.checks import ch02, ch04, ch05, ch06, ch07
 from restorelab.degrade import luma_quantisation_table
 from restorelab.models.layers import icnr_
 
@@ -195,3 +195,38 @@ def test_progressive_schedule_check():
     assert not ch06.check_progressive_schedule(stub)
     with pytest.raises(AssertionError, match="step 92"):  # the switch one step late
         ch06.check_progressive_schedule(lambda step: progressive_phase(phases, step - 1))
+def test_ragan_discriminator_loss_check():
+    from restorelab import losses
+
+    assert ch07.check_ragan_discriminator_loss(losses.ragan_discriminator_loss)
+    assert not ch07.check_ragan_discriminator_loss(stub)
+    with pytest.raises(AssertionError, match="0.5"):
+        ch07.check_ragan_discriminator_loss(lambda r, f: 2 * losses.ragan_discriminator_loss(r, f))
+    with pytest.raises(AssertionError, match="vanilla"):
+        ch07.check_ragan_discriminator_loss(losses.vanilla_discriminator_loss)
+    with pytest.raises(AssertionError, match="swapped"):
+        ch07.check_ragan_discriminator_loss(losses.ragan_generator_loss)
+
+
+def test_gradient_penalty_check():
+    from restorelab import losses
+
+    assert ch07.check_gradient_penalty(losses.gradient_penalty)
+    assert not ch07.check_gradient_penalty(stub)
+
+    def without_graph(critic, real, fake, generator):
+        return losses.gradient_penalty(critic, real, fake, generator).detach()
+
+    with pytest.raises(AssertionError, match="create_graph"):
+        ch07.check_gradient_penalty(without_graph)
+    with pytest.raises(AssertionError, match="expected"):  # the squared norm, not (norm - 1)^2
+        ch07.check_gradient_penalty(lambda c, r, f, g: losses.gradient_penalty(c, r, f, g) + 1)
+
+
+def test_interpolation_check():
+    from restorelab.train import interpolate_weights
+
+    assert ch07.check_interpolation(interpolate_weights)
+    assert not ch07.check_interpolation(stub)
+    with pytest.raises(AssertionError, match="alpha = 0"):
+        ch07.check_interpolation(lambda p, g, a: interpolate_weights(p, g, 1 - a))

@@ -108,6 +108,8 @@ PAPER_MODELS = {  # the table's model names -> (restorelab model, preset)
     "DnCNN-S": ("dncnn", "paper"),
     "CDnCNN-B": ("dncnn", "color_blind"),
     "SRResNet": ("srresnet", "paper"),
+    "SRGAN": ("srresnet", "paper"),  # SRGAN's generator is SRResNet
+    "RRDB (PSNR-trained)": ("rrdbnet", "paper"),
 }
 
 

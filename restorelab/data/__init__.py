@@ -38,11 +38,13 @@ from restorelab.data.paired import (
     download_descan18k,
 )
 from restorelab.data.prefetch import Prefetcher
+from restorelab.data.toy import GaussianRing, noise_pair, ring_coverage
 
 __all__ = [
     "ArrowImages",
     "BENCHMARKS",
     "DegradedFolder",
+    "GaussianRing",
     "ImageFolder",
     "LEAKS_INTO_BENCHMARKS",
     "PairedFolder",
@@ -56,6 +58,8 @@ __all__ = [
     "benchmark_dir",
     "benchmark_images",
     "matlab_lr_images",
+    "noise_pair",
+    "ring_coverage",
     "check_size",
     "training_images",
     "course2023",

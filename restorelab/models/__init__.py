@@ -28,6 +28,7 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "restormer": ("restormer", "Restormer"),
     "rrdbnet": ("rrdbnet", "RRDBNet"),
     "vgg_discriminator": ("vgg_discriminator", "VGGStyleDiscriminator"),
+    "mlp": ("mlp", "MLP"),
     "unet_inpainter": ("unet_inpainter", "UNetInpainter"),
 }
 

@@ -30,7 +30,7 @@ import csv
 import math
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -110,12 +110,12 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(
             self.device.type, enabled=self.amp_dtype == torch.float16
         )
-        self.optimizer = self._build_optimizer()
+        self.optimizer = make_optimizer(self.config, self.model.parameters())
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.step = 0
         self.best: float = -math.inf
         self.history: list[dict[str, float]] = []
-        self.running: list[float] = []  # losses of the steps since the last training log row
+        self.running: list[dict[str, float]] = []  # metrics of the steps since the last log row
         self._writer = None
         self._opened = False
 
@@ -125,24 +125,6 @@ class Trainer:
         return self.out_dir is not None and self.rank == 0
 
     # ----------------------------------------------------------------- set-up
-    def _build_optimizer(self) -> torch.optim.Optimizer:
-        cfg = self.config
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        # one fused kernel per step on CUDA instead of several per parameter tensor: models of
-        # many small layers (Restormer, KBNet) are limited by kernel launches (benchmarks/results/
-        # step_breakdown.md)
-        adam = {"betas": cfg.betas, "weight_decay": cfg.weight_decay,
-                "fused": True if self.device.type == "cuda" else None}  # fmt: skip
-        if cfg.optimizer == "adam":
-            return torch.optim.Adam(params, cfg.lr, **adam)
-        if cfg.optimizer == "adamw":
-            return torch.optim.AdamW(params, cfg.lr, **adam)
-        if cfg.optimizer == "sgd":
-            return torch.optim.SGD(
-                params, cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-            )
-        raise ValueError(f"optimizer must be adam, adamw or sgd, got {cfg.optimizer!r}")
-
     def _lr_factor(self, step: int) -> float:
         return lr_factor(self.config, step)
 
@@ -183,7 +165,7 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.step, self.best, self.history = state["step"], state["best"], state["history"]
-        self.running = list(state.get("running", []))
+        self.running = [r if isinstance(r, dict) else {"loss": r} for r in state.get("running", [])]
         set_rng_state(state["rng"])
         steps_before = state["config"]["steps"]
         if steps_before != self.config.steps:
@@ -191,11 +173,7 @@ class Trainer:
 
     def _follow_new_schedule(self, steps_before: int) -> None:
         """A resume with another ``steps``: the LR schedule now spans it; log what that does."""
-        before = self.scheduler.get_last_lr()[0]
-        for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs, strict=True):
-            group["lr"] = base * self._lr_factor(self.step)
-        self.scheduler._last_lr = [group["lr"] for group in self.optimizer.param_groups]
-        after = self.scheduler.get_last_lr()[0]
+        before, after = follow_schedule(self.optimizer, self.scheduler, self._lr_factor(self.step))
         if self.rank == 0:
             note(
                 f"resuming at step {self.step} with --steps {self.config.steps} (the checkpoint "
@@ -266,15 +244,21 @@ class Trainer:
     def _evaluate(self, fn: Callable[[nn.Module], object]) -> object:
         """``fn(model)`` in eval mode without gradients, on rank 0; every rank gets the result."""
 
+        network = self.evaluated_model()
+
         def run() -> object:
-            self.model.eval()
+            network.eval()
             try:
                 with torch.no_grad():
-                    return fn(self.model)
+                    return fn(network)
             finally:
-                self.model.train()
+                network.train()
 
         return distributed.agree(run)
+
+    def evaluated_model(self) -> nn.Module:
+        """The network that validation and ``check`` see (the GAN trainer's EMA, if any)."""
+        return self.model
 
     def _validation_due(self) -> bool:
         """True at a validation step whose validation is not in the history yet."""
@@ -312,9 +296,8 @@ class Trainer:
             self.save("last.pt")  # with this validation in it: resuming a finished run does nothing
         return results
 
-    def train_step(self, batch: Batch) -> float:
-        """One optimisation step on a device batch (this rank's shard); returns the loss of the
-        global batch (the mean over the ranks)."""
+    def pair(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(input, target) of this step from a device batch (this rank's shard of both)."""
         cfg = self.config
         # degrade (and cut, with progressive learning) the global batch as one process would
         gathered = self.world > 1 and (self.make_pair is not None or bool(cfg.progressive))
@@ -331,6 +314,13 @@ class Trainer:
             inputs, target = (t.chunk(self.world)[self.rank] for t in (inputs, target))
         if cfg.channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
+        return inputs, target
+
+    def train_step(self, batch: Batch) -> float:
+        """One optimisation step on a device batch (this rank's shard); returns the loss of the
+        global batch (the mean over the ranks)."""
+        cfg = self.config
+        inputs, target = self.pair(batch)
         with torch.autocast(
             self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None
         ):
@@ -346,6 +336,14 @@ class Trainer:
         self.scheduler.step()
         self.step += 1
         return distributed.mean(float(loss.detach()))
+
+    def step_metrics(self, batch: Batch) -> dict[str, float]:
+        """One training step; what it logs (averaged over ``log_every`` steps)."""
+        return {"loss": self.train_step(batch)}
+
+    def learning_rates(self) -> dict[str, float]:
+        """The learning rates a training log row records."""
+        return {"lr": self.scheduler.get_last_lr()[0]}
 
     def fit(
         self,
@@ -386,22 +384,23 @@ class Trainer:
         if cfg.prefetch:
             batches = Prefetcher(batches, self.device, depth=cfg.prefetch)
         for batch in batches:
-            self.running.append(self.train_step(batch if cfg.prefetch else _on(batch, self.device)))
+            self.running.append(
+                self.step_metrics(batch if cfg.prefetch else _on(batch, self.device))
+            )
             if progress is not None:
                 progress.update(1)
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                loss = float(np.mean(self.running))
-                lr = self.scheduler.get_last_lr()[0]
+                means = _means(self.running)
                 seconds = time.perf_counter() - started
                 phase = {}
                 if cfg.progressive:  # the patch and batch of the step just taken
                     patch, size = progressive_phase(cfg.progressive, self.step - 1)
                     phase = {"patch": patch, "batch": size}
-                self._log({"step": self.step, "kind": "train", "loss": loss, "lr": lr, **phase,
+                self._log({"step": self.step, "kind": "train", **means, **self.learning_rates(), **phase,
                            "seconds": seconds})  # fmt: skip
                 self.running = []
                 if progress is not None:
-                    progress.set_postfix(loss=f"{loss:.4g}")
+                    progress.set_postfix({k: f"{v:.4g}" for k, v in means.items() if "loss" in k})
             results = self._end_of_step(stop_at)
             if progress is not None and results:
                 progress.set_postfix({k: f"{v:.4g}" for k, v in results.items()})
@@ -412,6 +411,45 @@ class Trainer:
         if self._writer is not None:
             self._writer.flush()
         return self.history
+
+
+def make_optimizer(
+    config: TrainConfig, parameters: Iterable[nn.Parameter]
+) -> torch.optim.Optimizer:
+    """The optimizer ``config`` names, over the trainable ``parameters``."""
+    params = [p for p in parameters if p.requires_grad]
+    # one fused kernel per step on CUDA instead of several per parameter tensor: models of many
+    # small layers (Restormer, KBNet) are limited by kernel launches
+    # (benchmarks/results/step_breakdown.md)
+    adam = {"betas": config.betas, "weight_decay": config.weight_decay,
+            "fused": True if params and params[0].is_cuda else None}  # fmt: skip
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, config.lr, **adam)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, config.lr, **adam)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
+    raise ValueError(f"optimizer must be adam, adamw or sgd, got {config.optimizer!r}")
+
+
+def follow_schedule(
+    optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LambdaLR, factor: float
+) -> tuple[float, float]:
+    """Set the LR of every group to ``base * factor`` (a resume with another ``steps``);
+    returns the first group's LR before and after."""
+    before = scheduler.get_last_lr()[0]
+    for group, base in zip(optimizer.param_groups, scheduler.base_lrs, strict=True):
+        group["lr"] = base * factor
+    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+    return before, scheduler.get_last_lr()[0]
+
+
+def _means(running: list[dict[str, float]]) -> dict[str, float]:
+    """The mean of each metric over the steps that logged it (in order of first appearance)."""
+    names = list(dict.fromkeys(name for row in running for name in row))
+    return {name: float(np.mean([row[name] for row in running if name in row])) for name in names}
 
 
 def _on(batch: Batch, device: torch.device) -> Batch:
