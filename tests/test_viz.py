@@ -110,6 +110,8 @@ PAPER_MODELS = {  # the table's model names -> (restorelab model, preset)
     "SRResNet": ("srresnet", "paper"),
     "SRGAN": ("srresnet", "paper"),  # SRGAN's generator is SRResNet
     "RRDB (PSNR-trained)": ("rrdbnet", "paper"),
+    "KBNet_s": ("kbnet", "paper"),
+    "Restormer": ("restormer", "denoising"),  # the Gaussian denoising checkpoints
 }
 
 
