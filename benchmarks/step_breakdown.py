@@ -42,6 +42,15 @@ def _timed(fn, repeats: int, cuda: bool) -> float:
     return (time.perf_counter() - started) / repeats * 1000
 
 
+def _fit_seconds(trainer, stop_at: int, cuda: bool) -> float:
+    """Seconds for ``trainer`` to train on to step ``stop_at``."""
+    started = time.perf_counter()
+    trainer.fit(stop_at=stop_at)
+    if cuda:
+        torch.cuda.synchronize()
+    return time.perf_counter() - started
+
+
 def breakdown(model: str, dry: bool, repeats: int) -> tuple[list[tuple[str, float]], str]:
     trainer = _trainer(model, dry, 10_000, amp="off")
     cuda = trainer.device.type == "cuda"
@@ -71,29 +80,15 @@ def breakdown(model: str, dry: bool, repeats: int) -> tuple[list[tuple[str, floa
         ("forward+backward+optimizer, cudnn.benchmark", _timed(network_step, repeats, cuda))
     )
     torch.backends.cudnn.benchmark = False
-    trainer.fit(stop_at=5)
-    if cuda:
-        torch.cuda.synchronize()
-    started = time.perf_counter()
-    trainer.fit(stop_at=5 + repeats)
-    if cuda:
-        torch.cuda.synchronize()
-    rows.append(("Trainer.fit step", (time.perf_counter() - started) / repeats * 1000))
-    options = [("num_workers=4", {"num_workers": 4})] + (
-        [] if dry else [("torch.compile", {"compile": True})]
-    )
+    options = [("", trainer), ("num_workers=4", {"num_workers": 4})]
+    options += [] if dry else [("torch.compile", {"compile": True})]
     for name, setting in options:
-        other = _trainer(model, dry, 10_000, amp="off", **setting)
-        started = time.perf_counter()
-        other.fit(stop_at=5)  # compiles
-        rows.append((f"  its first 5 steps, {name} (s)", time.perf_counter() - started))
-        if cuda:
-            torch.cuda.synchronize()
-        started = time.perf_counter()
-        other.fit(stop_at=5 + repeats)
-        if cuda:
-            torch.cuda.synchronize()
-        rows.append((f"Trainer.fit step, {name}", (time.perf_counter() - started) / repeats * 1000))
+        other = setting if name == "" else _trainer(model, dry, 10_000, amp="off", **setting)
+        seconds = _fit_seconds(other, 5, cuda)  # includes compiling
+        if name:
+            rows.append((f"  its first 5 steps, {name} (s)", seconds))
+        ms = _fit_seconds(other, 5 + repeats, cuda) / repeats * 1000
+        rows.append((f"Trainer.fit step{', ' + name if name else ''}", ms))
     activities = [torch.profiler.ProfilerActivity.CPU] + (
         [torch.profiler.ProfilerActivity.CUDA] if cuda else []
     )
