@@ -9,6 +9,9 @@ import math
 import os
 import shutil
 import stat
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -29,6 +32,7 @@ from restorelab.competition import (
 )
 from restorelab.competition.leaderboard import rows
 from restorelab.competition.make import mean_y, sha256
+from restorelab.competition.sandbox import BASE_UID, sandbox_user
 from restorelab.io import read_image, write_image
 from restorelab.metrics import psnr, y_mae
 
@@ -333,3 +337,28 @@ def test_cli_make_score_leaderboard(tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1
     assert main(["competition", "leaderboard", str(tmp_path / "empty")]) == 2
     assert "no graded teams" in capsys.readouterr().err
+
+
+def test_sandbox_users_are_leased_one_per_run_across_graders(tmp_path):
+    """Two graders at once never share a sandbox user: a uid whose lock another process holds
+    is skipped, and a lease ends with its block."""
+    locks = tmp_path / "locks"
+    holder = subprocess.Popen(  # another grader on this machine holds the first uid
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, time
+            from restorelab.competition.sandbox import sandbox_user
+            with sandbox_user({str(locks)!r}) as uid:
+                print(uid, flush=True)
+                sys.stdin.read()
+        """)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        held = int(holder.stdout.readline())
+        with sandbox_user(locks) as first, sandbox_user(locks) as second:
+            assert len({held, first, second}) == 3
+            assert all(BASE_UID <= uid < BASE_UID + 1000 for uid in (held, first, second))
+    finally:
+        holder.communicate("")
+    with sandbox_user(locks) as again:  # everything released: the lowest free uid again
+        assert again == min(held, first)

@@ -25,12 +25,13 @@ from restorelab import models
 from restorelab.cli import main
 from restorelab.competition import Limits, Truth, grade_class, make, score, synthetic_pairs
 from restorelab.competition.make import sha256
-from restorelab.competition.sandbox import BASE_UID, bwrap_problem
+from restorelab.competition.sandbox import BASE_UID, USERS, bwrap_problem
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "competition"))
 import classroom  # noqa: E402  (the fixture folder's builder)
 
-pytestmark = pytest.mark.slow
+# one xdist worker grades the class once and runs every test of this module (--dist loadgroup)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("competition_grading")]
 LIMITS = Limits(wall_seconds=60, cpu_seconds=15, memory_mb=1500, processes=64, file_mb=40,
                 disk_mb=64)  # fmt: skip
 JOBS = 3
@@ -162,7 +163,7 @@ def test_the_truth_stays_unread_and_the_host_untouched(graded, course, server):
 
 
 def test_no_sandbox_process_outlives_the_grading(graded):
-    uids = range(BASE_UID, BASE_UID + JOBS)
+    uids = range(BASE_UID, BASE_UID + USERS)
     strays = [p.pid for p in psutil.process_iter(["uids"]) if p.info["uids"].real in uids]
     assert strays == []
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import re
 import shutil
 import stat
@@ -260,20 +259,15 @@ def grade_class(
     truth = Truth(private)
     mode = sandbox.choose_isolation(isolation)
     limits = limits or sandbox.Limits()
-    slots: queue.Queue[int] = queue.Queue()
-    for slot in range(jobs):
-        slots.put(sandbox.BASE_UID + slot)
 
     def one(team: str) -> dict:
-        uid = slots.get()
         try:
-            return grade_team(team, submissions, public, truth, results, limits, mode, uid)
+            with sandbox.sandbox_user() as uid:
+                return grade_team(team, submissions, public, truth, results, limits, mode, uid)
         except Exception as error:  # a grader bug fails this team, never the class
             return _save(
                 _report(team, mode, f"grader error: {type(error).__name__}: {error}"), results
             )
-        finally:
-            slots.put(uid)
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         reports = list(pool.map(one, chosen))

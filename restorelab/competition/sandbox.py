@@ -13,8 +13,10 @@ With bubblewrap (``bwrap``) and ``setpriv`` present and able to create namespace
 * a new network namespace with only its own loopback (no network at all);
 * new PID, IPC and UTS namespaces: it sees only its own processes, and when the sandbox ends
   every process left in it is killed by the kernel;
-* an unprivileged user (``uid``, by default 61000 + the job slot, one per parallel job so the
-  process limit of one team never starves another) with no capabilities and ``no_new_privs``.
+* an unprivileged user (``uid``, leased by :func:`sandbox_user`: one per running job on the
+  whole machine, so the process limit of one team never starves another and stopping one run,
+  which kills every process of its user, never touches another grader's run) with no
+  capabilities and ``no_new_privs``.
 
 Without bubblewrap (``isolation="rlimits"``) the command runs in a plain process group with the
 same resource limits, as the unprivileged ``uid`` when we are root and that user can run the
@@ -29,21 +31,25 @@ work folder (a watchdog).
 """
 
 import dataclasses
+import fcntl
 import os
 import resource
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
 import psutil
 
 MB = 1 << 20
-BASE_UID = 61000  # sandbox users: BASE_UID + job slot (no passwd entry needed)
+BASE_UID = 61000  # sandbox users: BASE_UID ... BASE_UID + USERS - 1 (no passwd entry needed)
+USERS = 1000
 POLL_SECONDS = 0.1
 CPU_GRACE = 5  # RLIMIT_CPU is this much above the limit: the watchdog stops a run first, by name
 SYSTEM_FOLDERS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")
@@ -72,6 +78,36 @@ class Outcome:
     returncode: int | None
     seconds: float
     isolation: str
+
+
+@contextmanager
+def sandbox_user(lock_folder: Path | None = None) -> Iterator[int]:
+    """Lease a sandbox uid no other run on this machine holds, for the ``with`` block.
+
+    Each uid of ``BASE_UID`` ... ``BASE_UID + USERS - 1`` has a lock file in ``lock_folder``
+    (default: ``restorelab-sandbox-users`` in the temporary folder); the lease is an exclusive
+    ``flock`` on it, which the kernel releases even when the grader is killed. A uid that still
+    owns processes (a crashed grader's strays) is skipped. Two graders running at once (two
+    instructors, two test workers) therefore never share a user.
+    """
+    folder = Path(lock_folder or Path(tempfile.gettempdir()) / "restorelab-sandbox-users")
+    folder.mkdir(parents=True, exist_ok=True)
+    busy = {p.info["uids"].real for p in psutil.process_iter(["uids"]) if p.info["uids"]}
+    for uid in range(BASE_UID, BASE_UID + USERS):
+        if uid in busy:
+            continue
+        handle = open(folder / f"{uid}.lock", "a")  # noqa: SIM115 (held for the lease)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        try:
+            yield uid
+        finally:
+            handle.close()  # closing releases the lock
+        return
+    raise RuntimeError(f"all {USERS} sandbox users from uid {BASE_UID} are in use ({folder})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -305,7 +341,8 @@ def run(
     """Run ``command`` in ``mounts.work`` under ``limits``; stdout and stderr go to ``log``.
 
     ``isolation``: "bwrap" or "rlimits" (see :func:`choose_isolation`). ``uid``: the
-    unprivileged user of this run (distinct per parallel run). Never raises for anything the
+    unprivileged user of this run, leased with :func:`sandbox_user` (every process of it is
+    killed when the run ends). Never raises for anything the
     command does: every end is an :class:`Outcome`.
     """
     work = Path(mounts.work)
