@@ -15,7 +15,6 @@ cost that much instead. The network team connects to a server this script starts
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import socket
@@ -24,10 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from report import save
+
 from restorelab.competition import Limits, grade_class, make, synthetic_pairs
 
 HERE = Path(__file__).parent
-RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE.parent / "tests" / "fixtures" / "competition"))
 import classroom  # noqa: E402
 
@@ -79,8 +79,6 @@ def main() -> None:
         "pickle_ran": unpickled,
         "escaped_file_written": escaped,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "competition_grading.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         f"Grading {len(teams)} teams ({args.jobs} at a time, isolation {result['isolation']}) on "
         f"{result['machine']}: {seconds:.1f} s in all.",
@@ -94,8 +92,7 @@ def main() -> None:
         lines.append(f"| {team} | {r['status']} | {r['seconds']} | {score} | {reason} |")
     lines += ["", f"Server on 127.0.0.1 reached: {reached}; pickle payload ran: {unpickled}; "
               f"file outside the work folder written: {escaped}."]  # fmt: skip
-    (RESULTS / "competition_grading.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    save("competition_grading", result, lines)
 
 
 if __name__ == "__main__":

@@ -27,14 +27,13 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import io
-import json
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+from report import RESULTS, machine, save
 from torch.utils.data import DataLoader, Dataset
 
 from restorelab.augment import paired_flip_rotate, random_crops
@@ -42,7 +41,6 @@ from restorelab.data import embedded_photos
 from restorelab.data.pages import SyntheticScans, render_page
 from restorelab.degrade import gaussian_noise, jpeg, make_generator, scan_damage
 
-RESULTS = Path(__file__).parent / "results"
 PATCH, BATCH, SIGMA, QUALITY = 128, 32, (0.0, 50.0), (30, 95)
 
 
@@ -221,15 +219,10 @@ def main() -> None:
     pages = measure_pages(size, args.pages)
     cpu = [r["samples_per_second"] for r in pipelines if r["device"] == "cpu"]
     speedup = cpu[1] / cpu[0]
-    cuda = torch.cuda.is_available()
-    threads = torch.get_num_threads()
-    machine = f"CPU ({platform.processor() or platform.machine()}, {threads} torch thread(s))"
-    if cuda:
-        machine += f" + {torch.cuda.get_device_name(0)}"
     RESULTS.mkdir(exist_ok=True)
     save_figure(RESULTS / "synthetic_pairs.png", size)
     report = {
-        "device": machine,
+        "device": machine(),
         "torch": torch.__version__,
         "patch": PATCH,
         "batch_size": BATCH,
@@ -241,7 +234,6 @@ def main() -> None:
         "page_size": size,
         "pages": pages,
     }
-    (RESULTS / "data_pipeline.json").write_text(json.dumps(report, indent=2) + "\n")
     lines = [
         f"Data pipeline throughput on {machine}, torch {torch.__version__}: {PATCH}x{PATCH} "
         f"crops + flip/turn + Gaussian noise (sigma {SIGMA[0]:g}-{SIGMA[1]:g}) + JPEG "
@@ -269,9 +261,7 @@ def main() -> None:
         "",
         "![synthetic pairs](synthetic_pairs.png)",
     ]
-    (RESULTS / "data_pipeline.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines[:-2]))
-    print(f"speedup {speedup:.2f}")
+    save("data_pipeline", report, lines)
 
 
 if __name__ == "__main__":

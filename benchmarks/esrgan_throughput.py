@@ -10,20 +10,16 @@ which this machine may not be able to download). The first steps are warm-up, no
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
-from pathlib import Path
 
 import torch
+from report import machine, save
 
 from restorelab import models
 from restorelab.data import RandomPatches, embedded_photos
 from restorelab.losses import PerceptualLoss, WeightedSum, l1_loss
 from restorelab.tasks import SuperResolution
 from restorelab.train import GANConfig, GANTrainer, TrainConfig, Trainer
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def seconds_per_step(trainer: Trainer, warmup: int, steps: int) -> float:
@@ -53,18 +49,15 @@ def main() -> None:
     gan = GANTrainer(models.build("rrdbnet"), models.build("vgg_discriminator"), patches,
                      content.to(psnr.device), TrainConfig(**config), GANConfig(ema_decay=0.999),
                      task.make_pair)  # fmt: skip
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor()
+    device = machine()
     results = {"device": device, "batch_size": args.batch_size, "patch": args.patch,
                "amp": str(psnr.amp_dtype), "torch": torch.__version__,
                "l1_seconds_per_step": seconds_per_step(psnr, args.warmup, args.steps),
                "gan_seconds_per_step": seconds_per_step(gan, args.warmup, args.steps)}  # fmt: skip
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "esrgan_throughput.json").write_text(json.dumps(results, indent=2) + "\n")
     lines = ["| device | batch x patch | AMP | L1 step | GAN step |", "|---|---|---|---|---|",
              f"| {device} | {args.batch_size} x {args.patch}² | {results['amp']} | "
              f"{results['l1_seconds_per_step']:.3f} s | {results['gan_seconds_per_step']:.3f} s |"]  # fmt: skip
-    (RESULTS / "esrgan_throughput.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    save("esrgan_throughput", results, lines)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # restorelab from this checkout, installed or not
 
+from report import save  # noqa: E402 (this folder, on sys.path when run as a script)
+
 from restorelab import models  # noqa: E402
 from restorelab.data import Prefetcher, RandomPatches, embedded_photos  # noqa: E402
 from restorelab.experiment import make_task  # noqa: E402
@@ -314,9 +316,7 @@ def main() -> None:
     report["throughput"] = throughput(dry, args.budget or (400 if dry else 170))
     report["seconds"] = time.perf_counter() - started
     name = "gpu_check_dry_run" if dry else "gpu_check"
-    (out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / f"{name}.md").write_text(markdown(report))
-    print(markdown(report))
+    save(name, report, markdown(report).splitlines(), out)
     print(f"wrote {out / name}.json and .md")
     failed = [row["check"] for row in report["smoke"] if row["status"] == "failed"]
     if failed:

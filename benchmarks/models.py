@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import statistics
 import subprocess
@@ -35,11 +34,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from report import machine, save
 from torch.utils.flop_counter import FlopCounterMode
 
 from restorelab import models
 
-RESULTS = Path(__file__).parent / "results"
 BATCH, PATCH = 4, 64
 CONFIGS = [
     ("srcnn", "paper"),
@@ -193,11 +192,7 @@ def main() -> None:
         print(json.dumps(measure_one(*args.one, args)))
         return
     cuda = torch.cuda.is_available()
-    machine = (
-        torch.cuda.get_device_name(0)
-        if cuda
-        else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-    )
+    device_name = machine()
     rows = []
     for name, preset in CONFIGS:
         if args.only and name not in args.only:
@@ -205,11 +200,8 @@ def main() -> None:
         started = time.perf_counter()
         rows.append(run_isolated(name, preset, args))
         print(f"{name}/{preset}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    RESULTS.mkdir(exist_ok=True)
-    report = {"device": machine, "torch": torch.__version__, "batch": BATCH, "patch": PATCH}
-    (RESULTS / "models.json").write_text(json.dumps({**report, "rows": rows}, indent=2))
-    (RESULTS / "models.md").write_text(markdown(rows, machine, cuda))
-    print(markdown(rows, machine, cuda))
+    report = {"device": device_name, "torch": torch.__version__, "batch": BATCH, "patch": PATCH}
+    save("models", {**report, "rows": rows}, markdown(rows, device_name, cuda).splitlines())
 
 
 if __name__ == "__main__":

@@ -18,22 +18,19 @@ image, measured in a fresh subprocess (the image itself included).
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from report import save
 
 from restorelab import metrics
 from restorelab.color import rgb_to_y
 from restorelab.data import embedded_photos
 from restorelab.degrade import bicubic_resize
-
-RESULTS = Path(__file__).parent / "results"
 
 _PEAK = """
 import resource, sys, torch
@@ -118,8 +115,6 @@ def main() -> None:
         "max_abs_difference": worst,
         "large_image": large,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "ssim.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         f"SSIM of the Y channel (11x11 Gaussian window, sigma 1.5, float64) on {result['device']}, "
         f"torch {torch.__version__}; best of {args.repeats}",
@@ -142,8 +137,7 @@ def main() -> None:
         f"{large['rss_before_gib']:.2f} GiB); (a) would need an im2col buffer of "
         f"{3 * args.large**2 * 121 * 8 / 2**30:.1f} GiB per blur.",
     ]
-    (RESULTS / "ssim.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    save("ssim", result, lines)
 
 
 if __name__ == "__main__":

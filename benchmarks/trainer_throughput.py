@@ -9,20 +9,16 @@ and are not timed.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from report import machine, save
 
 from restorelab import models
 from restorelab.data import RandomPatches, embedded_photos
 from restorelab.tasks import SuperResolution
 from restorelab.train import TrainConfig, Trainer
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def measure(setting: dict, steps: int, warmup: int, batch_size: int, device: str) -> dict:
@@ -72,25 +68,11 @@ def main() -> None:
             {"amp": "bf16", "channels_last": True, "compile": True},
         ]
     rows = [measure(s, args.steps, args.warmup, args.batch_size, device) for s in settings]
-    machine = (
-        torch.cuda.get_device_name(0)
-        if cuda
-        else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-    )
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "trainer_throughput.json").write_text(
-        json.dumps(
-            {
-                "device": machine,
-                "torch": torch.__version__,
-                "batch_size": args.batch_size,
-                "rows": rows,
-            },
-            indent=2,
-        )
-    )
+    device_name = machine()
+    result = {"device": device_name, "torch": torch.__version__, "batch_size": args.batch_size,
+              "rows": rows}  # fmt: skip
     lines = [
-        f"SRCNN x2 training throughput on {machine}, torch {torch.__version__}, batch {args.batch_size} of 48x48 patches",
+        f"SRCNN x2 training throughput on {device_name}, torch {torch.__version__}, batch {args.batch_size} of 48x48 patches",
         "",
         "| setting | steps/s | patches/s | peak MiB |",
         "|---|---|---|---|",
@@ -101,8 +83,7 @@ def main() -> None:
         lines.append(
             f"| {name} | {row['steps_per_second']:.2f} | {row['patches_per_second']:.0f} | {peak} |"
         )
-    (RESULTS / "trainer_throughput.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    save("trainer_throughput", result, lines)
 
 
 if __name__ == "__main__":

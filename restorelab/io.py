@@ -7,6 +7,7 @@ handled explicitly through ``mode``: nothing is converted silently.
 
 from __future__ import annotations
 
+import hashlib
 import io as stdio
 from pathlib import Path
 from typing import BinaryIO
@@ -217,3 +218,13 @@ def list_images(folder: str | Path) -> list[Path]:
     if not files:
         raise FileNotFoundError(f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)})")
     return files
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes as 64 hex digits, read in 1 MiB blocks (bounded memory).
+    Checks downloads (:mod:`restorelab.pretrained`) and the competition's files."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -13,7 +13,6 @@ checked; offline, the error says which file is missing and where to put it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -26,6 +25,7 @@ import torch
 from torch import nn
 
 from restorelab import models
+from restorelab.io import file_sha256
 from restorelab.tasks import TASKS, Task
 
 WEIGHTS = Path(__file__).parent / "weights"
@@ -109,13 +109,6 @@ def info(name: str) -> dict:
     return json.loads(path.read_text())
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def _download(url: str, sha256: str, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -123,7 +116,7 @@ def _download(url: str, sha256: str, target: Path) -> None:
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
             shutil.copyfileobj(response, out)
-        if _sha256(Path(tmp)) != sha256:
+        if file_sha256(tmp) != sha256:
             raise ValueError(f"{url}: downloaded file does not match its sha256 {sha256}")
         os.replace(tmp, target)
     except OSError as error:

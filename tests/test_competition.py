@@ -31,9 +31,9 @@ from restorelab.competition import (
     write_leaderboard,
 )
 from restorelab.competition.leaderboard import rows
-from restorelab.competition.make import mean_y, sha256
+from restorelab.competition.make import mean_y
 from restorelab.competition.sandbox import BASE_UID, sandbox_user
-from restorelab.io import read_image, write_image
+from restorelab.io import file_sha256, read_image, write_image
 from restorelab.metrics import psnr, y_mae
 
 PAGES, SIZE, TEST = 8, 64, 3
@@ -69,7 +69,7 @@ def test_make_writes_the_split_it_records(comp):
     assert stat.S_IMODE(private.stat().st_mode) == 0o700
     for folder in ("public", "private"):
         for relative, digest in manifest["sha256"][folder].items():
-            assert sha256(root / folder / relative) == digest
+            assert file_sha256(root / folder / relative) == digest
     rules = json.loads((public / "competition.json").read_text())
     assert rules["parameter_limit"] == 10_000_000
     assert rules["test_images"] == {name: [SIZE, SIZE] for name in test}

@@ -24,8 +24,8 @@ import pytest
 from restorelab import models
 from restorelab.cli import main
 from restorelab.competition import Limits, Truth, grade_class, make, score, synthetic_pairs
-from restorelab.competition.make import sha256
 from restorelab.competition.sandbox import BASE_UID, USERS, bwrap_problem
+from restorelab.io import file_sha256
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "competition"))
 import classroom  # noqa: E402  (the fixture folder's builder)
@@ -155,7 +155,7 @@ def test_the_truth_stays_unread_and_the_host_untouched(graded, course, server):
         files = {str(p.relative_to(comp / folder)) for p in (comp / folder).rglob("*.png")}
         assert files == set(manifest["sha256"][folder])
         for relative, digest in manifest["sha256"][folder].items():
-            assert sha256(comp / folder / relative) == digest
+            assert file_sha256(comp / folder / relative) == digest
     assert all(report["score"] != 0 for report in graded.values())  # no one submitted the truth
     assert not (course / "unpickled").exists()  # the pickle's code never ran
     assert not (course / "escaped.txt").exists()

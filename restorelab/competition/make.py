@@ -20,7 +20,6 @@ folder itself as a submission gives the "do nothing" baseline.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -30,7 +29,7 @@ import numpy as np
 import torch
 
 from restorelab import __version__
-from restorelab.io import to_uint8, write_image
+from restorelab.io import file_sha256, to_uint8, write_image
 from restorelab.metrics import full_range_y
 
 PARAMETER_LIMIT = 10_000_000
@@ -40,13 +39,6 @@ CSV_METRIC = (
     "mean-Y MAE (2023 CSV format): mean over test images of |mean Y submitted - mean Y clean|"
 )
 
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def mean_y(image: torch.Tensor) -> float:
@@ -66,7 +58,7 @@ def _write(root: Path, relative: str, image: torch.Tensor, files: dict[str, str]
     """Write ``image`` to ``root/relative`` (mode 0644) and record its sha256 under ``relative``."""
     path = write_image(root / relative, image)
     os.chmod(path, 0o644)
-    files[relative] = sha256(path)
+    files[relative] = file_sha256(path)
 
 
 def _json(path: Path, data: dict) -> None:

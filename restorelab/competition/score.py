@@ -28,8 +28,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from restorelab.competition.make import CSV_HEADER, CSV_METRIC, METRIC, mean_y, sha256
-from restorelab.io import IMAGE_SUFFIXES, ImageReadError, grey_to_rgb, read_image
+from restorelab.competition.make import CSV_HEADER, CSV_METRIC, METRIC, mean_y
+from restorelab.io import IMAGE_SUFFIXES, ImageReadError, file_sha256, grey_to_rgb, read_image
 from restorelab.metrics import psnr, y_mae
 
 MAX_FILE_BYTES = 256 << 20  # no restored image or CSV is larger than this
@@ -53,7 +53,7 @@ class Truth:
         self.clean: dict[str, torch.Tensor] = {}
         for name in self.names:
             path = self.folder / "test" / "clean" / name
-            if sha256(path) != self.manifest["sha256"]["private"].get(f"test/clean/{name}"):
+            if file_sha256(path) != self.manifest["sha256"]["private"].get(f"test/clean/{name}"):
                 raise ValueError(f"{path}: does not match the sha256 in {manifest_path}")
             self.clean[name] = read_image(path, "rgb")
         self.by_stem = {Path(name).stem: name for name in self.names}
