@@ -70,7 +70,8 @@ def build_app(checkpoints: Sequence[str] = (), device: str = "cpu") -> gr.Blocks
         with gr.Row():
             with gr.Column(scale=1):
                 sample = gr.Dropdown(list(SAMPLES), value=SAMPLES[0], label="Sample image")
-                upload = gr.File(label="... or upload an image", file_types=list(IMAGE_SUFFIXES))
+                upload = gr.File(label="... or upload an image", file_types=list(IMAGE_SUFFIXES),
+                                 height=110)  # fmt: skip
                 task = gr.Dropdown([(spec.label, key) for key, spec in TASKS.items()],
                                    value=first, label="Task")  # fmt: skip
                 note = gr.Markdown(task_note(first))
@@ -79,30 +80,33 @@ def build_app(checkpoints: Sequence[str] = (), device: str = "cpu") -> gr.Blocks
                 degrade_first = gr.Checkbox(True, label="Degrade it first (the image is clean)")
                 seed = gr.Number(0, precision=0, label="Seed (noise, mask, scan)")
                 mask_mode = gr.Radio([RANDOM_MASK, DRAWN_MASK], value=RANDOM_MASK,
-                                     label="Inpainting mask")  # fmt: skip
-                reference = gr.File(label="Clean original (optional: metrics for an image "
-                                    "that is already damaged)", file_types=list(IMAGE_SUFFIXES))  # fmt: skip
+                                     label="Inpainting mask", visible=first == "inpaint")  # fmt: skip
+                with gr.Accordion("Already damaged image? Its clean original", open=False):
+                    reference = gr.File(label="Clean original (for the metrics only)",
+                                        file_types=list(IMAGE_SUFFIXES), height=110)  # fmt: skip
                 run = gr.Button("Restore", variant="primary")
+                status = gr.Markdown("Ready.")
             with gr.Column(scale=2):
                 editor = gr.ImageEditor(_editor_value(SAMPLES[0], None), type="numpy",
                                         label="Draw the holes here (inpainting, drawn mask)",
-                                        sources=(), height=420)  # fmt: skip
-        status = gr.Markdown("Ready.")
-        with gr.Row():
-            degraded = gr.Image(label="Input (degraded)", height=400, interactive=False)
-            output = gr.Image(label="Output", height=400, interactive=False)
-        with gr.Row():
-            zoom_x = gr.Slider(0, 1, 0.5, step=0.01, label="Zoom centre x")
-            zoom_y = gr.Slider(0, 1, 0.5, step=0.01, label="Zoom centre y")
-            window = gr.Slider(0.05, 1, 0.25, step=0.05, label="Zoom window (fraction of side)")
-        with gr.Row():
-            crops = [gr.Image(label=f"Zoom: {name}", height=256, interactive=False)
-                     for name in ("input", "output", "clean original")]  # fmt: skip
-        table = gr.Markdown()
+                                        sources=(), height=380, visible=first == "inpaint")  # fmt: skip
+                with gr.Row():
+                    degraded = gr.Image(label="Input (degraded)", height=340, interactive=False)
+                    output = gr.Image(label="Output", height=340, interactive=False)
+                with gr.Row():
+                    zoom_x = gr.Slider(0, 1, 0.5, step=0.01, label="Zoom centre x")
+                    zoom_y = gr.Slider(0, 1, 0.5, step=0.01, label="Zoom centre y")
+                    window = gr.Slider(0.05, 1, 0.25, step=0.05, label="Zoom window (of the side)")
+                with gr.Row():
+                    crops = [gr.Image(label=f"Zoom: {name}", height=220, interactive=False)
+                             for name in ("input", "output", "clean original")]  # fmt: skip
+                table = gr.Markdown("Metrics appear here when the clean image is known.")
         shown = gr.State([])
 
         def on_task(key: str):
-            return task_note(key), gr.update(choices=model_choices(key, checkpoints), value=DEFAULT)
+            models = gr.update(choices=model_choices(key, checkpoints), value=DEFAULT)
+            inpainting = gr.update(visible=key == "inpaint")
+            return task_note(key), models, inpainting, inpainting
 
         def on_image(name: str | None, path: str | None):
             return _editor_value(name, path)
@@ -124,18 +128,16 @@ def build_app(checkpoints: Sequence[str] = (), device: str = "cpu") -> gr.Blocks
             return (message, to_uint8(result.degraded), to_uint8(result.output), *zoomed,
                     metrics_markdown(result), images)  # fmt: skip
 
-        task.change(on_task, task, [note, choice])
+        task.change(on_task, task, [note, choice, mask_mode, editor])
         sample.change(on_image, [sample, upload], editor)
         upload.change(on_image, [sample, upload], editor)
         for slider in (zoom_x, zoom_y, window):
             slider.release(on_zoom, [shown, zoom_x, zoom_y, window], crops)
-        run.click(
-            on_run,
-            [sample, upload, task, choice, degrade_first, seed, mask_mode, editor, reference,
-             zoom_x, zoom_y, window],
-            [status, degraded, output, *crops, table, shown],
-            api_name="restore",
-        )  # fmt: skip
+        inputs = [sample, upload, task, choice, degrade_first, seed, mask_mode, editor, reference,
+                  zoom_x, zoom_y, window]  # fmt: skip
+        outputs = [status, degraded, output, *crops, table, shown]
+        run.click(on_run, inputs, outputs, api_name="restore")
+        app.load(on_run, inputs, outputs, api_name=False)  # the page opens with an example
     return app
 
 

@@ -94,7 +94,7 @@ def read_upload(path: str | Path) -> torch.Tensor:
     megabytes = path.stat().st_size / 2**20
     if megabytes > MAX_UPLOAD_MB:
         raise DemoError(
-            f"{name}: {megabytes:.1f} MB; the demo takes files up to {MAX_UPLOAD_MB} MB"
+            f"{name}: {megabytes:.2f} MB; the demo takes files up to {MAX_UPLOAD_MB} MB"
         )
     try:
         with Image.open(path) as image:
@@ -474,11 +474,15 @@ def handle(request: Request, checkpoints: Sequence[str] = (), device: str = "cpu
             reference = read_upload(request.reference)
         result = restore(request.task, image, restorer, request.degrade_first, request.seed,
                          mask, reference)  # fmt: skip
-    except DemoError as error:
-        return f"**Refused:** {error}", None
-    except Exception as error:  # shown in the page, as one line
-        message = " ".join(str(error).split()) or type(error).__name__
-        return f"**Error:** {type(error).__name__}: {message}", None
+    except (DemoError, ValueError, KeyError, OSError) as error:  # the input's fault
+        return f"**Refused:** {_one_line(error)}", None
+    except Exception as error:  # a bug: still one line in the page, never a traceback
+        return f"**Error:** {type(error).__name__}: {_one_line(error)}", None
     size = f"{_size(result.degraded)} -> {_size(result.output)}"
     kind = "a trained model" if restorer.trained else "a classical baseline, not a network"
     return f"Restored with **{result.method}** ({kind}), {size} pixels.", result
+
+
+def _one_line(error: BaseException) -> str:
+    message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+    return " ".join(str(message).split()) or type(error).__name__
