@@ -220,6 +220,19 @@ def test_the_app_answers_gradio_client_on_the_loopback(served, tmp_path):
     reply = client.predict("coins", handle_file(str(broken)), "sr", "default", *settings,
                            api_name="/restore")  # fmt: skip
     assert reply[0].startswith("**Refused:** broken.png: not an image") and reply[2] is None
+    layer = np.zeros((150, 200, 4), np.uint8)  # drawn on a canvas half the photo's size
+    layer[50:75, 50:100, 3] = 255
+    editor = {"background": None, "layers": [handle_file(str(png(tmp_path / "l.png", layer)))],
+              "composite": None}  # fmt: skip
+    reply = client.predict("coins", None, "inpaint", "default", True, 0, "drawn mask", editor,
+                           None, 0.5, 0.5, 0.25, api_name="/restore")  # fmt: skip
+    assert reply[0].startswith("Restored with **baseline: biharmonic"), reply[0]
+    with Image.open(reply[1]) as damaged, Image.open(reply[2]) as restored:
+        damaged, restored = np.asarray(damaged), np.asarray(restored)
+    holes = damaged.max(-1) == 0  # shown losslessly (PNG): the holes are exactly 0
+    assert holes[105:148, 100:188].all()  # the painted box, scaled to the 303x384 coins
+    assert holes.mean() == pytest.approx(25 * 50 / (150 * 200), rel=0.1)
+    assert restored[holes].mean() > 20  # filled in from the surroundings
 
 
 @pytest.mark.slow

@@ -91,14 +91,14 @@ def build_app(checkpoints: Sequence[str] = (), device: str = "cpu") -> gr.Blocks
                                         label="Draw the holes here (inpainting, drawn mask)",
                                         sources=(), height=380, visible=first == "inpaint")  # fmt: skip
                 with gr.Row():
-                    degraded = gr.Image(label="Input (degraded)", height=340, interactive=False)
-                    output = gr.Image(label="Output", height=340, interactive=False)
+                    degraded = gr.Image(label="Input (degraded)", height=340, interactive=False, format="png")
+                    output = gr.Image(label="Output", height=340, interactive=False, format="png")
                 with gr.Row():
                     zoom_x = gr.Slider(0, 1, 0.5, step=0.01, label="Zoom centre x")
                     zoom_y = gr.Slider(0, 1, 0.5, step=0.01, label="Zoom centre y")
                     window = gr.Slider(0.05, 1, 0.25, step=0.05, label="Zoom window (of the side)")
                 with gr.Row():
-                    crops = [gr.Image(label=f"Zoom: {name}", height=220, interactive=False)
+                    crops = [gr.Image(label=f"Zoom: {name}", height=220, interactive=False, format="png")
                              for name in ("input", "output", "clean original")]  # fmt: skip
                 table = gr.Markdown("Metrics appear here when the clean image is known.")
         shown = gr.State([])
