@@ -56,6 +56,7 @@ def test_uploads_are_checked_before_they_are_restored(tmp_path, monkeypatch):
         pipeline.read_upload(heavy)
 
 
+@pytest.mark.slow
 def test_every_task_restores_and_is_scored_against_the_clean_image():
     clean = crop()
     for task in pipeline.TASKS:

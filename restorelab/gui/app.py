@@ -61,10 +61,13 @@ def _layers(editor: dict | None, mode: str) -> list[np.ndarray] | None:
     return list((editor or {}).get("layers") or [])
 
 
-def build_app(checkpoints: Sequence[str] = (), device: str = "cpu") -> gr.Blocks:
-    """The page: inputs on the left, the mask editor on the right, results below."""
+def build_app(
+    checkpoints: Sequence[str] = (), device: str = "cpu", start_task: str = "sr"
+) -> gr.Blocks:
+    """The page, opened on ``start_task``: settings on the left; the mask editor (inpainting), input
+    and output, zoomed crops and metrics on the right."""
     checkpoints = [str(path) for path in checkpoints]
-    first = next(iter(TASKS))
+    first = start_task
     with gr.Blocks(title=TITLE) as app:
         gr.Markdown(INTRO)
         with gr.Row():
@@ -91,7 +94,9 @@ def build_app(checkpoints: Sequence[str] = (), device: str = "cpu") -> gr.Blocks
                                         label="Draw the holes here (inpainting, drawn mask)",
                                         sources=(), height=380, visible=first == "inpaint")  # fmt: skip
                 with gr.Row():
-                    degraded = gr.Image(label="Input (degraded)", height=340, interactive=False, format="png")
+                    degraded = gr.Image(
+                        label="Input (degraded)", height=340, interactive=False, format="png"
+                    )
                     output = gr.Image(label="Output", height=340, interactive=False, format="png")
                 with gr.Row():
                     zoom_x = gr.Slider(0, 1, 0.5, step=0.01, label="Zoom centre x")

@@ -167,7 +167,7 @@ def model_choices(task: str, checkpoints: Sequence[str] = ()) -> list[tuple[str,
     if spec.reference:
         default = f"default: {spec.reference} (reference checkpoint)"
     else:
-        default = f"default: no trained model ships; classical baseline ({spec.baseline})"
+        default = "default: classical baseline (no trained model ships)"
     choices = [(default, DEFAULT)]
     for name in pretrained.available():
         reference = pretrained.REFERENCES[name].task
