@@ -8,8 +8,10 @@ the example the page restores on load, and keeps a screenshot in ``_build/screen
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -176,6 +178,14 @@ def test_a_pickled_object_in_a_checkpoint_is_never_run(tmp_path):
     status, result = handle(Request("descan", str(path), "page"), [str(path)])
     assert result is None and "holds Python objects other than weights" in status
     assert not Path("/tmp/restorelab-gui-pwned").exists()
+
+
+def test_without_gradio_the_page_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "gradio", None)  # as if it were not installed
+    monkeypatch.delitem(sys.modules, "restorelab.gui.app", raising=False)
+    with pytest.raises(ImportError, match=r'pip install "restorelab\[gui\]"'):
+        importlib.import_module("restorelab.gui.app")
+    monkeypatch.delitem(sys.modules, "restorelab.gui.app", raising=False)  # no half import kept
 
 
 def test_cli_refuses_a_missing_checkpoint(capsys):

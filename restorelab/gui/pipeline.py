@@ -61,7 +61,7 @@ TASKS: dict[str, DemoTask] = {
                        "none: the scan itself (the table's 'scan (no model)' row)", False),
 }  # fmt: skip
 SIGMA, QUALITY = 25.0, 10
-# the restorelab.tasks names of the checkpoints' tasks, for the demo's tasks that have one
+# the restorelab.tasks class a checkpoint of each demo task was trained with (where one exists)
 TASK_OF_CHECKPOINT = {"sr": SuperResolution, "denoise": Denoising, "jpeg": JPEGArtifacts}
 SAMPLES = ("astronaut", "chelsea", "coffee", "rocket", "coins", "page")
 
@@ -155,6 +155,7 @@ class Restorer:
     trained: bool
     scale: int = 1
     quality: int = QUALITY
+    sigma: float = SIGMA
 
 
 def model_choices(task: str, checkpoints: Sequence[str] = ()) -> list[tuple[str, str]]:
@@ -232,7 +233,12 @@ def _load_model(name: str, device: str) -> tuple[nn.Module, Task | None]:
     model = models.build(
         extra["model"], extra.get("preset", "paper"), **extra.get("model_kwargs", {})
     )
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as error:  # one line per mismatched tensor: keep the first
+        first = next((line.strip() for line in str(error).splitlines()[1:] if line.strip()), "")
+        raise DemoError(f"{path.name}: its weights do not fit the {extra['model']} it names "
+                        f"({first})") from None  # fmt: skip
     return model.to(device).eval(), None
 
 
@@ -258,13 +264,18 @@ def _model_restorer(task: str, name: str, model: nn.Module, trained_for: Task | 
 
         quality = getattr(trained_for, "quality", QUALITY)
         return Restorer(name, restore_y, True, quality=quality)
+    sigma = getattr(trained_for, "sigma", SIGMA)
     if one_channel:  # a grey denoiser: each colour channel on its own
 
         def per_channel(x: torch.Tensor, _) -> torch.Tensor:
             return predict(model, x[:, None], **tiles)[:, 0].clamp(0, 1)
 
-        return Restorer(name, per_channel, True)
-    return Restorer(name, lambda x, _: predict(model, x[None], **tiles)[0].clamp(0, 1), True)
+        return Restorer(name, per_channel, True, sigma=sigma)
+
+    def whole(x: torch.Tensor, _) -> torch.Tensor:
+        return predict(model, x[None], **tiles)[0].clamp(0, 1)
+
+    return Restorer(name, whole, True, sigma=sigma)
 
 
 def _baseline(task: str) -> Restorer:
@@ -310,7 +321,7 @@ def damage(task: str, clean: torch.Tensor, restorer: Restorer, seed: int = 0,
         hr = sr.crop(clean)
         return sr.degrade(hr), hr
     if task == "denoise":
-        return degrade.add_gaussian_noise(clean, SIGMA, generator), clean
+        return degrade.add_gaussian_noise(clean, restorer.sigma, generator), clean
     if task == "jpeg":
         return degrade.jpeg(clean[None], restorer.quality)[0], clean
     if task == "inpaint":
