@@ -1,4 +1,4 @@
-"""The ``restorelab`` command line: demo, train, eval, labs, competition.
+"""The ``restorelab`` command line: demo, train, eval, labs, competition, gui.
 
 Taught in chapter 1. Every subcommand calls the same functions the notebooks call. A bad input
 (a missing file, an unreadable image, a number out of range, weights that do not fit) ends with
@@ -293,6 +293,22 @@ def _competition(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gui(args: argparse.Namespace) -> int:
+    from restorelab import pretrained
+    from restorelab.device import pick_device
+
+    for checkpoint in args.checkpoint:
+        if checkpoint not in pretrained.REFERENCES and not Path(checkpoint).is_file():
+            raise FileNotFoundError(f"{checkpoint}: no such checkpoint file")
+    try:
+        from restorelab.gui.app import launch
+    except ImportError as error:
+        print(f"restorelab gui: error: {error}", file=sys.stderr)
+        return 2
+    launch(args.host, args.port, args.checkpoint, str(pick_device(args.device)), args.share)
+    return 0
+
+
 def _competition_pairs(args: argparse.Namespace):
     """The pairs ``competition make`` splits: synthetic pages, or a folder's scan/clean pairs."""
     import secrets
@@ -472,6 +488,18 @@ def build_parser() -> argparse.ArgumentParser:
     labs.add_argument("--labs", default="labs")
     labs.set_defaults(func=_labs)
     _add_competition(sub, debug)
+    gui = sub.add_parser("gui", parents=[debug], help="the interactive demo in the browser "
+                         '(Gradio: pip install "restorelab[gui]")')  # fmt: skip
+    gui.add_argument("--host", default="127.0.0.1",
+                     help="address to serve on (default: loopback only; 0.0.0.0 for all)")  # fmt: skip
+    gui.add_argument("--port", type=number(int, 1), default=7860)
+    gui.add_argument("--checkpoint", action="append", default=[],
+                     help="a checkpoint to offer in the page (repeatable): a best.pt of restorelab "
+                     "train, or a reference name; loaded with weights_only=True")  # fmt: skip
+    gui.add_argument("--device", type=device_name, default="auto")
+    gui.add_argument("--share", action="store_true",
+                     help="also serve on a public gradio.live link (e.g. from Colab)")  # fmt: skip
+    gui.set_defaults(func=_gui)
     return parser
 
 
