@@ -155,7 +155,7 @@ def _report(team: str, isolation: str, reason: str = "") -> dict:
     return {"team": team, "status": "failed", "reason": reason, "score": None, "psnr": None,
             "metric": None, "parameters": None, "seconds": None, "isolation": isolation,
             "graded_at": time.strftime("%Y-%m-%d %H:%M:%S"), "images": {}, "errors": [],
-            "thumbnail": None}  # fmt: skip
+            "thumbnail": None, "uid": None}  # fmt: skip
 
 
 def grade_team(
@@ -172,6 +172,7 @@ def grade_team(
     work, log = results / "work" / team, results / "logs" / f"{team}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     report = _report(team, isolation)
+    report["uid"] = uid  # the sandbox user that ran it (every process of it is gone at the end)
     try:
         notebook = _prepare(submissions / team, work)
     except (ContractError, OSError) as error:

@@ -34,7 +34,7 @@ try:
 except ImportError as error:  # the extra is missing: say how to install it
     raise ImportError(
         'restorelab gui needs Gradio, an optional extra: pip install "restorelab[gui]" '
-        "(or pip install -r requirements-gui.txt for the tested versions)"
+        "(the tested versions are in requirements.txt)"
     ) from error
 
 TITLE = "restorelab: interactive restoration demo"
