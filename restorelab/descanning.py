@@ -17,8 +17,9 @@ have no clean originals, so the last ``val_pages`` training pairs are held out).
 
 The rows (:data:`ROWS`): DnCNN (chapter 3), an SRResNet-style network at x1 (chapter 4's
 MSRResNet without upsampling: same-size in, same-size out), KBNet (chapter 5) and Restormer
-(chapter 6), each with a tiny configuration for ``QUICK`` and the real one for ``"full"``. The
-measured rows live in ``descanning.csv`` beside this file (:func:`load_table`,
+(chapter 6), and chapter 9's competition baseline (a small Restormer, quick to train: 1.7M
+parameters in ``"full"``), each with a tiny configuration for ``QUICK`` and the real one for ``"full"``.
+The measured rows live in ``descanning.csv`` beside this file (:func:`load_table`,
 :func:`store_rows`); ``python -m restorelab.descanning --setting QUICK`` trains and stores them
 all. The 2023 course's own leaderboard numbers (another metric: the MAE of one mean-Y value per
 test image, on Kaggle's hidden pages) are in :data:`COURSE_2023`, shown by
@@ -50,6 +51,7 @@ COLUMNS = ("model", "registry", "params", "data", "setting", "steps", "batch", "
 KEY = ("model", "data", "setting")
 SETTINGS = ("QUICK", "full")
 INPUT_ROW = "scan (no model)"
+BASELINE_ROW = "Restormer small (ch. 9 baseline)"
 
 # row -> (registry name, QUICK constructor arguments, full constructor arguments)
 ROWS: dict[str, tuple[str, dict, dict]] = {
@@ -68,6 +70,11 @@ ROWS: dict[str, tuple[str, dict, dict]] = {
         "restormer",
         {"dim": 16, "num_blocks": (1, 1, 1, 1), "num_refinement_blocks": 1},
         {"preset": "competition"},
+    ),
+    BASELINE_ROW: (
+        "restormer",
+        {"dim": 8, "num_blocks": (1, 1, 1, 1), "num_refinement_blocks": 1},
+        {"dim": 16, "num_blocks": (2, 3, 3, 4), "num_refinement_blocks": 2},
     ),
 }
 
@@ -175,6 +182,15 @@ def descanning_data(
 
 def build_row(row: str, setting: str = "QUICK", seed: int = 0) -> nn.Module:
     """The model of table row ``row`` (see :data:`ROWS`) in ``setting``, its weights seeded."""
+    card = row_card(row, setting)
+    seed_everything(seed)  # the initial weights depend on the seed only
+    return models.build(card["architecture"], card["preset"], **card["kwargs"])
+
+
+def row_card(row: str, setting: str = "QUICK") -> dict:
+    """How to build the model of ``row`` in ``setting``: ``{"architecture": registry name,
+    "preset": ..., "kwargs": {...}}``, the ``model.json`` of a competition submission
+    (:mod:`restorelab.competition.contract`; chapter 9)."""
     if row not in ROWS:
         raise KeyError(f"unknown row {row!r}; rows: {', '.join(ROWS)}")
     if setting not in SETTINGS:
@@ -182,8 +198,8 @@ def build_row(row: str, setting: str = "QUICK", seed: int = 0) -> nn.Module:
     name, quick, full = ROWS[row]
     kwargs = dict(quick if setting == "QUICK" else full)
     preset = kwargs.pop("preset", "paper")
-    seed_everything(seed)  # the initial weights depend on the seed only
-    return models.build(name, preset, **{"in_channels": 3, "out_channels": 3, **kwargs})
+    return {"architecture": name, "preset": preset,
+            "kwargs": {"in_channels": 3, "out_channels": 3, **kwargs}}  # fmt: skip
 
 
 @torch.no_grad()

@@ -8,7 +8,8 @@ from scipy.fft import dctn
 from torch import nn
 
 from restorelab import models
-from restorelab.checks import ch02, ch04, ch05, ch06, ch07
+from restorelab.checks import ch02, ch04, ch05, ch06, ch07, ch09
+from restorelab.competition import ContractError
 from restorelab.degrade import luma_quantisation_table
 from restorelab.models.layers import icnr_
 
@@ -195,6 +196,8 @@ def test_progressive_schedule_check():
     assert not ch06.check_progressive_schedule(stub)
     with pytest.raises(AssertionError, match="step 92"):  # the switch one step late
         ch06.check_progressive_schedule(lambda step: progressive_phase(phases, step - 1))
+
+
 def test_ragan_discriminator_loss_check():
     from restorelab import losses
 
@@ -230,3 +233,98 @@ def test_interpolation_check():
     assert not ch07.check_interpolation(stub)
     with pytest.raises(AssertionError, match="alpha = 0"):
         ch07.check_interpolation(lambda p, g, a: interpolate_weights(p, g, 1 - a))
+
+
+def opencv_y(rgb):
+    rgb = rgb.astype("int64")
+    return (4899 * rgb[..., 0] + 9617 * rgb[..., 1] + 1868 * rgb[..., 2] + 8192) >> 14
+
+
+def test_ch09_y_mae_check():
+    def right(pred, target):
+        return float(abs(opencv_y(pred) - opencv_y(target)).mean())
+
+    def float_luma(rgb):
+        return rgb @ [0.299, 0.587, 0.114]
+
+    assert ch09.check_y_mae(right)
+    assert not ch09.check_y_mae(stub)
+    with pytest.raises(AssertionError, match="8-bit scale"):
+        ch09.check_y_mae(lambda p, t: right(p, t) / 255)
+    with pytest.raises(AssertionError, match="error of the mean Y"):
+        ch09.check_y_mae(lambda p, t: abs(float(float_luma(p).mean() - float_luma(t).mean())))
+    with pytest.raises(AssertionError, match="OpenCV's rounding"):  # unrounded float luma
+        ch09.check_y_mae(lambda p, t: float(abs(float_luma(p) - float_luma(t)).mean()))
+
+
+def test_ch09_mean_y_csv_check():
+    from restorelab.competition import write_mean_y_csv
+    from restorelab.competition.make import mean_y
+
+    def right(images, path):
+        write_mean_y_csv({name: mean_y(image) for name, image in images.items()}, path)
+
+    assert ch09.check_mean_y_csv(right)
+    assert not ch09.check_mean_y_csv(stub)
+    with pytest.raises(AssertionError, match="header"):
+        ch09.check_mean_y_csv(lambda images, path: path.write_text("name,value\na.png,1\n"))
+    with pytest.raises(AssertionError, match="mean full-range 8-bit Y"):  # the mean of [0, 1] RGB
+        ch09.check_mean_y_csv(
+            lambda images, path: write_mean_y_csv(
+                {name: float(image.mean()) for name, image in images.items()}, path
+            )
+        )
+
+
+def test_ch09_tiled_predict_check():
+    from restorelab.infer import predict
+
+    assert ch09.check_tiled_predict(lambda m, x, tile, overlap: predict(m, x, tile, overlap))
+    assert not ch09.check_tiled_predict(stub)
+    with pytest.raises(AssertionError, match="over the tile"):  # whole images are not tiles
+        ch09.check_tiled_predict(lambda m, x, tile, overlap: predict(m, x))
+
+    def seams(model, x, tile, overlap):  # tiles without overlap: the borders of each tile differ
+        out = torch.zeros_like(x)
+        for top in range(0, x.shape[1], tile):
+            for left in range(0, x.shape[2], tile):
+                crop = x[:, top : top + tile, left : left + tile]
+                out[:, top : top + tile, left : left + tile] = model(crop[None])[0]
+        return out
+
+    with pytest.raises(AssertionError, match="differs from the whole image"):
+        ch09.check_tiled_predict(seams)
+
+
+def test_ch09_submission_check():
+    import json
+
+    from restorelab.competition import write_submission
+
+    assert ch09.check_submission(lambda m, card, data, out: write_submission(m, card, data, out))
+    assert not ch09.check_submission(stub)
+
+    def no_card(model, card, data, out):
+        write_submission(model, card, data, out)
+        (out / "model.json").unlink()
+
+    with pytest.raises(ContractError, match="model.json: missing"):
+        ch09.check_submission(no_card)
+
+    def other_model(model, card, data, out):  # weights of another size than the card says
+        write_submission(model, card, data, out)
+        (out / "model.json").write_text(json.dumps(card | {"kwargs": {"depth": 4}}))
+
+    with pytest.raises(ContractError, match="do not fit"):
+        ch09.check_submission(other_model)
+
+    def the_scans(model, card, data, out):  # the scans themselves: valid, but not the model's
+        write_submission(torch.nn.Identity(), card, data, out)
+        from safetensors.torch import save_file
+
+        save_file(
+            {k: v.contiguous() for k, v in model.state_dict().items()}, out / "model.safetensors"
+        )
+
+    with pytest.raises(AssertionError, match="the model's own outputs"):
+        ch09.check_submission(the_scans)

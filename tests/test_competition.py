@@ -29,10 +29,13 @@ from restorelab.competition import (
     score,
     synthetic_pairs,
     write_leaderboard,
+    write_mean_y_csv,
+    write_submission,
 )
 from restorelab.competition.leaderboard import rows
 from restorelab.competition.make import mean_y
 from restorelab.competition.sandbox import BASE_UID, sandbox_user
+from restorelab.infer import predict
 from restorelab.io import file_sha256, read_image, write_image
 from restorelab.metrics import psnr, y_mae
 
@@ -244,6 +247,28 @@ def test_check_model_counts_the_submitted_model(tmp_path):
     assert check_model(tmp_path / "st", limit=count) == count
     with pytest.raises(ContractError, match=f"{count:,} parameters, over the {count - 1:,} limit"):
         check_model(tmp_path / "st", limit=count - 1)
+
+
+def test_write_submission_passes_the_contract_and_scores_its_outputs(comp, truth, tmp_path):
+    root = comp[0]
+    torch.manual_seed(0)
+    model = models.build("dncnn", "color_blind", depth=2, features=8)
+    card = {"architecture": "dncnn", "preset": "color_blind", "kwargs": {"depth": 2, "features": 8}}
+    written = write_submission(model, card, root / "public", tmp_path, tile=40, overlap=8)
+    assert sorted(p.name for p in written) == truth.names  # one PNG per test scan
+    assert check_model(tmp_path) == models.count_params(model)
+    report = score(tmp_path / "outputs", truth)
+    assert report["status"] == "ok"
+    for name in truth.names:
+        restored = predict(model, read_image(root / "public" / "test" / "scan" / name)).clamp(0, 1)
+        want = y_mae(restored, truth.clean[name])
+        assert report["images"][name]["y_mae"] == pytest.approx(want, abs=0.02)  # tiles: ~1e-6
+    values = {name: mean_y(read_image(tmp_path / "outputs" / name)) for name in truth.names}
+    write_mean_y_csv(values, tmp_path / "submission.csv")
+    csv_report = score(tmp_path / "submission.csv", truth)
+    expected = np.mean([abs(values[n] - mean_y(truth.clean[n])) for n in truth.names])
+    assert csv_report["score"] == pytest.approx(expected, abs=1e-4)
+    assert csv_report["score"] <= report["score"]  # means hide per-pixel errors
 
 
 def test_a_pickle_that_runs_code_is_never_unpickled(tmp_path):

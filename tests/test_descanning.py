@@ -35,12 +35,31 @@ def test_every_row_is_trained_with_the_same_budget_and_scored_alike(pages):
 
 
 def test_rows_build_their_quick_and_full_models():
-    full = {row: descanning.build_row(row, "full") for row in ("KBNet", "Restormer")}
+    rows = ("KBNet", "Restormer", descanning.BASELINE_ROW)
+    full = {row: descanning.build_row(row, "full") for row in rows}
     assert all(sum(p.numel() for p in m.parameters()) < 10_000_000 for m in full.values())
     quick = descanning.build_row("SRResNet-style x1")
     assert quick(torch.rand(1, 3, 20, 24)).shape == (1, 3, 20, 24)  # same size in and out
     with pytest.raises(KeyError, match="rows"):
         descanning.build_row("UNet")
+
+
+def test_a_rows_card_builds_its_model_for_the_submission_contract(tmp_path):
+    import json
+
+    from safetensors.torch import save_file
+
+    from restorelab.competition import ContractError, check_model
+
+    model = descanning.build_row(descanning.BASELINE_ROW)
+    card = descanning.row_card(descanning.BASELINE_ROW)
+    (tmp_path / "model.json").write_text(json.dumps(card))  # tuples become JSON lists
+    save_file(model.state_dict(), str(tmp_path / "model.safetensors"))
+    assert check_model(tmp_path) == sum(p.numel() for p in model.parameters())
+    full = descanning.row_card(descanning.BASELINE_ROW, "full")
+    (tmp_path / "model.json").write_text(json.dumps(full))  # other sizes: the weights do not fit
+    with pytest.raises(ContractError, match="do not fit"):
+        check_model(tmp_path)
 
 
 def test_store_load_and_match_the_stored_table(tmp_path, pages):

@@ -8,15 +8,17 @@ Taught in the course appendix ("Running the competition"); chapter 9 is the stud
   folder, every problem a named error in the report;
 * :func:`grade_class` (:mod:`.grade`): each team's notebook run with papermill in the sandbox
   (:mod:`.sandbox`), its model checked against the contract (:mod:`.contract`), its outputs
-  scored, the leaderboard (:mod:`.leaderboard`) rewritten.
+  scored, the leaderboard (:mod:`.leaderboard`) rewritten;
+* :func:`write_submission`, :func:`write_mean_y_csv`: the students' side (chapter 9), a
+  submission folder by the contract and the 2023 CSV.
 
-Only :mod:`restorelab.cli` imports this package.
+Only :mod:`restorelab.cli` and the notebooks import this package.
 """
 
-from restorelab.competition.contract import ContractError, check_model
+from restorelab.competition.contract import ContractError, check_model, write_submission
 from restorelab.competition.grade import grade_class
 from restorelab.competition.leaderboard import write as write_leaderboard
-from restorelab.competition.make import PARAMETER_LIMIT, make, synthetic_pairs
+from restorelab.competition.make import PARAMETER_LIMIT, make, synthetic_pairs, write_mean_y_csv
 from restorelab.competition.sandbox import Limits
 from restorelab.competition.score import Truth, describe, score
 
@@ -32,4 +34,6 @@ __all__ = [
     "score",
     "synthetic_pairs",
     "write_leaderboard",
+    "write_mean_y_csv",
+    "write_submission",
 ]

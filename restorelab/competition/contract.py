@@ -15,19 +15,25 @@ read-only) and ``OUTPUT_DIR`` (the work folder, also the current directory). It 
 :func:`check_model` builds the architecture on the meta device (no memory), counts its trainable
 parameters against the limit, then loads the weights with safetensors or
 ``torch.load(weights_only=True)`` (never unpickling arbitrary objects) into it, strictly.
+:func:`write_submission` is the students' side (chapter 9): it writes all three for a model.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from restorelab import models
 from restorelab.competition.make import PARAMETER_LIMIT
+from restorelab.infer import predict
+from restorelab.io import list_images, read_image, write_image
 
 MAX_CARD_BYTES = 64 << 10
 MAX_WEIGHTS_BYTES = 512 << 20
@@ -133,3 +139,40 @@ def check_model(folder: str | Path, limit: int = PARAMETER_LIMIT) -> int:
         message = one_line(str(error))
         raise ContractError(f"model weights do not fit {name}: {message}") from None
     return count
+
+
+def write_submission(
+    model: nn.Module,
+    card: Mapping,
+    data_dir: str | Path,
+    output_dir: str | Path,
+    tile: int = 0,
+    overlap: int = 16,
+) -> list[Path]:
+    """Write a submission by the contract into ``output_dir``; returns the restored images' paths.
+
+    ``model`` restores each ``data_dir/test/scan/NAME.*`` (read as RGB in [0, 1]) with
+    :func:`restorelab.infer.predict` (``tile``/``overlap``: tiled inference, 0 for whole pages)
+    into ``outputs/NAME.png`` (8-bit, same size); ``card`` ({"architecture", "preset",
+    "kwargs"}: how to build ``model`` with :func:`restorelab.models.build`) goes to
+    ``model.json`` and the state dict to ``model.safetensors`` (both written atomically).
+    Check the folder with :func:`check_model` before handing it in (chapter 9).
+    """
+    from safetensors.torch import save_file
+
+    output_dir = Path(output_dir)
+    scans = list_images(Path(data_dir) / "test" / "scan")
+    if not scans:
+        raise FileNotFoundError(f"{Path(data_dir) / 'test' / 'scan'}: no test scans to restore")
+    written = []
+    for path in scans:
+        restored = predict(model, read_image(path), tile=tile, overlap=overlap)
+        written.append(write_image(output_dir / "outputs" / f"{path.stem}.png", restored))
+    card_tmp = output_dir / "model.json.tmp"
+    card_tmp.write_text(json.dumps(dict(card), indent=2) + "\n")
+    os.replace(card_tmp, output_dir / "model.json")
+    state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
+    weights_tmp = output_dir / "model.safetensors.tmp"
+    save_file(state, str(weights_tmp))
+    os.replace(weights_tmp, output_dir / "model.safetensors")
+    return written

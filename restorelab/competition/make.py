@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +44,19 @@ CSV_METRIC = (
 def mean_y(image: torch.Tensor) -> float:
     """Mean full-range 8-bit Y of a (C, H, W) [0, 1] image: the 2023 CSV's value."""
     return float(full_range_y(image).double().mean())
+
+
+def write_mean_y_csv(values: Mapping[str, float], path: str | Path) -> Path:
+    """The 2023 CSV: a header ``Image File, Y Channel Value``, then one row per item of
+    ``values`` (file name -> the image's mean Y, :func:`mean_y`), 4 decimals. Written
+    atomically; returns ``path``. Chapter 9 writes one for its restored test scans."""
+    path = Path(path)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", newline="") as handle:
+        rows = [(name, f"{value:.4f}") for name, value in values.items()]
+        csv.writer(handle).writerows([CSV_HEADER, *rows])
+    os.replace(tmp, path)
+    return path
 
 
 def pair_names(pairs: Sequence) -> list[str]:
@@ -95,7 +108,7 @@ def make(
     os.chmod(private, 0o700)
     public.mkdir(parents=True, exist_ok=True)
     files: dict[str, dict[str, str]] = {"public": {}, "private": {}}
-    sizes, sample = {}, []
+    sizes, sample = {}, {}
     for index, name in enumerate(names):
         scan, clean = pairs[index]
         if scan.shape != clean.shape:
@@ -110,9 +123,8 @@ def make(
         _write(public, f"test/scan/{file}", scan, files["public"])
         _write(private, f"test/clean/{file}", clean, files["private"])
         sizes[file] = list(to_uint8(clean).shape[:2])
-        sample.append((file, f"{mean_y(scan):.4f}"))
-    with (public / "sample_submission.csv").open("w", newline="") as handle:
-        csv.writer(handle).writerows([CSV_HEADER, *sample])
+        sample[file] = mean_y(scan)
+    write_mean_y_csv(sample, public / "sample_submission.csv")
     rules = {
         "metric": METRIC,
         "csv_metric": CSV_METRIC,
