@@ -105,7 +105,8 @@ def test_unet_diagram_names_every_level_and_its_widths(depth):
     from restorelab.diagrams import draw_unet
 
     model = models.build("unet_inpainter", features=8, depth=depth, num_classes=5, embed_dim=4)
-    text = texts(draw_unet(model))
+    fig = draw_unet(model)
+    text = texts(fig) + fig.axes[0].get_title(loc="left")
     for level in range(depth):
         assert f"encoder {level + 1}" in text and f"decoder {level + 1} (FiLM)" in text
         assert f"{8 * 2**level} filters" in text
