@@ -43,6 +43,16 @@ class Clustering:
     density_labels: np.ndarray
     reduced: np.ndarray
     explained: np.ndarray
+    scaling: tuple[np.ndarray, np.ndarray]  # the features' mean and spread, for new images
+    pca: object  # the fitted sklearn PCA
+    kmeans: object  # the fitted sklearn KMeans
+
+    def predict(self, features: np.ndarray | torch.Tensor) -> np.ndarray:
+        """The cluster (M,) of new feature vectors (M, D): the nearest KMeans centre after
+        the same standardisation and PCA (e.g. for validation images)."""
+        x = _as_array(features)
+        mean, spread = self.scaling
+        return self.kmeans.predict(self.pca.transform((x - mean) / spread)).astype(np.int64)
 
     @property
     def sizes(self) -> np.ndarray:
@@ -54,6 +64,11 @@ class Clustering:
         return float(np.mean(self.density_labels < 0))
 
 
+def _as_array(features: np.ndarray | torch.Tensor) -> np.ndarray:
+    x = features.detach().cpu().numpy() if isinstance(features, torch.Tensor) else features
+    return np.asarray(x, dtype=np.float64)
+
+
 def _hdbscan(min_cluster_size: int, min_samples: int):
     """The ``hdbscan`` package's HDBSCAN; scikit-learn's (>= 1.3, the same algorithm) without it."""
     try:
@@ -61,6 +76,13 @@ def _hdbscan(min_cluster_size: int, min_samples: int):
     except ImportError:
         from sklearn.cluster import HDBSCAN
     return HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples)
+
+
+def count_clusters(density_labels: np.ndarray | Sequence[int]) -> int:
+    """The k that HDBSCAN's labels decide: the number of clusters found, noise (-1) not counted;
+    1 when everything is noise (every image then shares one class)."""
+    found = {int(label) for label in density_labels if int(label) >= 0}
+    return max(len(found), 1)
 
 
 def cluster_features(
@@ -83,25 +105,27 @@ def cluster_features(
         raise ImportError(
             "restorelab.cluster needs scikit-learn and hdbscan: pip install 'restorelab[cluster]'"
         ) from error
-    x = features.detach().cpu().numpy() if isinstance(features, torch.Tensor) else features
-    x = np.asarray(x, dtype=np.float64)
+    x = _as_array(features)
     if x.ndim != 2 or x.shape[0] < 2:
         raise ValueError(f"features must be (N, D) with N >= 2, got shape {x.shape}")
     if not np.isfinite(x).all():
         raise ValueError("features hold NaN or infinite values")
     if min_cluster_size < 2:
         raise ValueError(f"min_cluster_size must be at least 2, got {min_cluster_size}")
-    spread = x.std(0)
-    x = (x - x.mean(0)) / np.where(spread > 0, spread, 1.0)
+    mean, spread = x.mean(0), x.std(0)
+    spread = np.where(spread > 0, spread, 1.0)
+    x = (x - mean) / spread
     components = min(n_components, *x.shape)
     pca = PCA(n_components=components, random_state=seed)
     reduced = pca.fit_transform(x)
     density = _hdbscan(min_cluster_size, min_samples).fit_predict(reduced)
-    k = max(int(density.max()) + 1, 1)
+    k = count_clusters(density)
     kmeans = KMeans(n_clusters=k, n_init=10, random_state=seed)
     labels = kmeans.fit_predict(reduced)
-    return Clustering(labels.astype(np.int64), k, density.astype(np.int64), reduced,
-                      pca.explained_variance_ratio_)  # fmt: skip
+    return Clustering(
+        labels.astype(np.int64), k, density.astype(np.int64), reduced,
+        pca.explained_variance_ratio_, (mean, spread), pca, kmeans,
+    )  # fmt: skip
 
 
 def image_features(

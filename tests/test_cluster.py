@@ -37,6 +37,7 @@ def test_hdbscan_finds_the_number_of_clusters_and_kmeans_assigns_every_point(siz
     assert sorted(result.sizes.tolist()) == sorted(sizes)
     assert result.reduced.shape == (sum(sizes), 10)
     assert result.explained.sum() <= 1 + 1e-9
+    assert np.array_equal(result.predict(features[:7]), result.labels[:7])  # new images: same rule
 
 
 def test_outliers_are_noise_for_hdbscan_but_get_a_cluster_from_kmeans():

@@ -99,15 +99,18 @@ class Inpainting:
         classes: Sequence[int] | torch.Tensor | None = None,
         lpips: nn.Module | None = None,
         seed: int = 12345,
+        damage: Sequence[tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> dict[str, list[float]]:
         """Per-image ``psnr`` (RGB, 8-bit rounded, nothing shaved) and, with an
         :class:`restorelab.metrics.LPIPS`, ``lpips``, of ``model``'s composites (of the damaged
-        images themselves when ``model`` is None) on the fixed damage of ``images``."""
+        images themselves when ``model`` is None) on the fixed damage of ``images``
+        (``damage``: what :meth:`fixed_damage` returned for them, to skip drawing it again)."""
+        damage = self.fixed_damage(images, seed) if damage is None else damage
         scores: dict[str, list[float]] = {"psnr": []}
         if lpips is not None:
             scores["lpips"] = []
         for i, (image, (inputs, _)) in enumerate(
-            zip(images, self.fixed_damage(images, seed), strict=True)
+            zip(images, damage, strict=True)
         ):
             if model is None:
                 restored = inputs[None, :-1]
