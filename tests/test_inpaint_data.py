@@ -127,3 +127,48 @@ def test_evaluation_scores_the_composite_on_fixed_damage():
 
     perfect = task.evaluate(Oracle(), images, classes=[0, 1])["psnr"]
     assert all(p > d + 10 for p, d in zip(perfect, damaged, strict=True))
+
+
+class FakeStream:
+    """What datasets.load_dataset(..., streaming=True) returns, with rows made here."""
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def shuffle(self, seed, buffer_size):
+        return self
+
+    def __iter__(self):
+        return iter(self.rows)
+
+
+def test_wikiart_stream_is_centre_cropped_and_labelled(monkeypatch):
+    from PIL import Image
+
+    from restorelab.data import stream_wikiart
+
+    rng = np.random.default_rng(0)
+    rows = [
+        {"image": Image.fromarray(rng.integers(0, 256, (80, 120, 3), dtype=np.uint8)), "style": 3},
+        {"image": Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)), "style": 1},
+        {"image": Image.fromarray(rng.integers(0, 256, (64, 64), dtype=np.uint8)), "style": 7},
+        {"image": Image.fromarray(rng.integers(0, 256, (70, 70, 3), dtype=np.uint8)), "style": 2},
+    ]
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: FakeStream(rows))
+    got = list(stream_wikiart(2, size=64))
+    assert [label for _, label in got] == [3, 7]  # the 20x20 thumbnail is skipped
+    assert all(image.shape == (3, 64, 64) for image, _ in got)
+    assert torch.equal(got[1][0][0], to_tensor(np.asarray(rows[2]["image"]))[0])  # 64: as is
+    with pytest.raises(KeyError, match="genre"):
+        next(stream_wikiart(1, size=64, label="genre"))
+
+
+def test_wikiart_offline_says_what_to_do(monkeypatch):
+    from restorelab.data import stream_wikiart
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("Couldn't reach 'huggan/wikiart' on the Hub")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    with pytest.raises(RuntimeError, match="needs the internet.*embedded_crops"):
+        next(stream_wikiart(1))

@@ -192,9 +192,15 @@ def write_arrow_images(
     label = datasets.ClassLabel(names=list(label_names)) if label_names else datasets.Value("int64")
     features = datasets.Features({"image": datasets.Image(), "label": label})
     path = Path(path)
-    with tempfile.TemporaryDirectory(prefix="restorelab-arrow-") as cache:
-        # a fresh fingerprint: the rows come from an iterator, which datasets cannot hash
-        data = datasets.Dataset.from_generator(generate, features=features, cache_dir=cache,
-                                               fingerprint=uuid.uuid4().hex)  # fmt: skip
-        data.save_to_disk(str(path))
+    quiet = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()  # a bar per phase, redrawn per row: noise in a notebook
+    try:
+        with tempfile.TemporaryDirectory(prefix="restorelab-arrow-") as cache:
+            # a fresh fingerprint: the rows come from an iterator, which datasets cannot hash
+            data = datasets.Dataset.from_generator(generate, features=features, cache_dir=cache,
+                                                   fingerprint=uuid.uuid4().hex)  # fmt: skip
+            data.save_to_disk(str(path))
+    finally:
+        if not quiet:
+            datasets.enable_progress_bars()
     return path
