@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import Dataset
 
 
 @dataclass
@@ -130,12 +131,15 @@ def cluster_features(
 
 def image_features(
     encode: Callable[[torch.Tensor], torch.Tensor] | nn.Module,
-    images: Sequence[torch.Tensor] | torch.Tensor,
+    images: Sequence[torch.Tensor] | torch.Tensor | Dataset,
     size: int | None = None,
     batch_size: int = 32,
     mask_channel: bool = True,
 ) -> torch.Tensor:
     """(N, D) feature vectors of clean images (C, H, W) in [0, 1], computed in batches.
+
+    ``images``: anything with ``len`` and indexing (a list, a tensor, an
+    :class:`~restorelab.data.ArrowImages`): only one batch is in memory at a time.
 
     ``encode``: a :class:`~restorelab.models.unet_inpainter.UNetInpainter` (its ``encode`` is
     used) or any function (N, C', H, W) -> (N, D). ``size``: resize every image to size x size

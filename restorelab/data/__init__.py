@@ -1,6 +1,7 @@
 """Data: embedded photos, training patches, folders of images, benchmark sets.
 
-Taught from chapter 1 on. See :mod:`restorelab.data.datasets` for why every training dataset is
+Taught from chapter 1 on (Arrow sets and the images of chapter 8: ``arrow``, ``art``). See
+:mod:`restorelab.data.datasets` for why every training dataset is
 deterministic per index.
 """
 
