@@ -5,6 +5,7 @@ Drawn in each model chapter (1 SRCNN, 2 AR-CNN, 3 DnCNN, 4 SRResNet and MSRResNe
 :func:`draw_block_graph`. :func:`data_path` reads a short list of :class:`Stage` (what a box does, its
 kernel and its filters) and :class:`Skip` connections off a *built* model, so the diagram shows
 the network the chapter trains, with its real depth and widths; :func:`draw_data_path` draws
+it; the U-Net of chapter 8 is drawn as a U by :func:`draw_unet`. :func:`draw_data_path` draws
 it top to bottom with matplotlib, the tensor shape (channels x height x width) beside each
 arrow.
 """
@@ -28,6 +29,7 @@ from restorelab.models.kbnet import KBBlock  # noqa: E402
 from restorelab.models.msrresnet import MSRResNet  # noqa: E402
 from restorelab.models.srcnn import SRCNN  # noqa: E402
 from restorelab.models.srresnet import ResidualBlock, SRResNet, Upsampler  # noqa: E402
+from restorelab.models.unet_inpainter import UNetInpainter  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -343,6 +345,77 @@ def draw_block_graph(block: KBBlock | BlockGraph, path: str | Path | None = None
             continue
         ax.annotate("", (x1, y1 + half[end] + 0.02), (x0, y0 - half[start] - 0.02),
                     arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.0})  # fmt: skip
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
+
+
+def draw_unet(model: UNetInpainter, path: str | Path | None = None):
+    """Draw the data path of a built :class:`~restorelab.models.unet_inpainter.UNetInpainter`
+    (chapter 8) as a U: encoder blocks down the left, decoder blocks up the right, the skips
+    across, the class embedding into every decoder block (FiLM). Each box gives its two convs
+    (kernel, filters) and the tensor's size (channels x height x width). Returns the Figure."""
+    depth = model.depth
+    kernel = model.encoders[0].conv1.kernel_size[0]
+    widths = [block.conv2.out_channels for block in model.encoders]
+    size = lambda level: "H \u00d7 W" if level == 0 else f"H/{2**level} \u00d7 W/{2**level}"  # noqa: E731
+    fig, ax = plt.subplots(figsize=(10.8, 1.2 * (depth + 1.8)))
+    ax.set_axis_off()
+    ax.set_xlim(0, 10.8)
+    ax.set_ylim(-1.35 * depth - 0.6, 1.5)
+    ax.set_title(f"class-conditioned U-Net, depth {depth} (chapter 8): "
+                 f"{sum(p.numel() for p in model.parameters()):,} parameters", fontsize=12,
+                 loc="left")  # fmt: skip
+    box = {"boxstyle": "round,pad=0.02,rounding_size=0.08", "linewidth": 1.2}
+
+    def block(x: float, y: float, title: str, detail: str, colour: str) -> None:
+        ax.add_patch(FancyBboxPatch((x - 1.65, y - 0.38), 3.3, 0.76, facecolor=colour,
+                                    edgecolor="#2b5d9c", **box))  # fmt: skip
+        ax.text(x, y + 0.14, title, ha="center", va="center", fontsize=10, fontweight="bold")
+        ax.text(x, y - 0.16, detail, ha="center", va="center", fontsize=8.5)
+
+    left, right, arrow = 1.9, 7.3, {"arrowstyle": "-|>", "color": "black", "lw": 1.1}
+    in_ch = model.encoders[0].conv1.in_channels
+    ax.text(left, 1.15, f"damaged image + mask ({in_ch} \u00d7 H \u00d7 W)", ha="center",
+            fontsize=10, style="italic")  # fmt: skip
+    ax.annotate("", (left, 0.4), (left, 1.0), arrowprops=arrow)
+    conv = f"2 \u00d7 conv {kernel}\u00d7{kernel}"
+    for level in range(depth + 1):
+        y = -1.35 * level
+        x = (left + right) / 2 if level == depth else left
+        name = "bottleneck" if level == depth else f"encoder {level + 1}"
+        block(x, y, name, f"{conv}, {widths[level]} filters, LeakyReLU: "
+              f"{widths[level]} \u00d7 {size(level)}", "#e8f0fb")  # fmt: skip
+        if level < depth:
+            nx = (left + right) / 2 if level + 1 == depth else left
+            ax.annotate("", (nx - (1.0 if level + 1 == depth else 0), y - 1.35 + 0.4),
+                        (left, y - 0.4), arrowprops=arrow)  # fmt: skip
+            ax.text(left - 0.1 if level + 1 < depth else left + 0.5, y - 0.68, "max-pool 2",
+                    ha="right" if level + 1 < depth else "left", fontsize=8.5, color="#444444")  # fmt: skip
+    for level in reversed(range(depth)):
+        y = -1.35 * level
+        block(right, y, f"decoder {level + 1} (FiLM)", f"{conv}, {widths[level]} filters: "
+              f"{widths[level]} \u00d7 {size(level)}", "#fdf1e0")  # fmt: skip
+        below = ((left + right) / 2 + 1.0, y - 1.35 + 0.4) if level + 1 == depth else (right, y - 1.35 + 0.38)
+        ax.annotate("", (right, y - 0.4), below, arrowprops=arrow)
+        ax.text(right + 0.1, y - 0.7, "transposed conv 2\u00d72, stride 2", fontsize=8.5,
+                color="#444444")  # fmt: skip
+        ax.annotate("", (right - 1.67, y), (left + 1.67, y),
+                    arrowprops={**arrow, "color": "#c0392b", "linestyle": "--"})  # fmt: skip
+        ax.text((left + right) / 2, y + 0.1, "skip: concatenate", ha="center", fontsize=8.5,
+                color="#c0392b")  # fmt: skip
+    ax.annotate("", (right, 1.0), (right, 0.4), arrowprops=arrow)
+    ax.text(right, 1.15, f"1\u00d71 conv \u2192 restored image ({model.head.out_channels} \u00d7 H \u00d7 W)",
+            ha="center", fontsize=10, style="italic")  # fmt: skip
+    embed = model.embedding.embedding_dim
+    ex, ey = 9.85, -0.675 * (depth - 1)
+    ax.text(ex, ey, f"class\n\u2193\nembedding\n({model.num_classes} + 1) \u00d7 {embed}\n\u2193\n"
+            "scale, shift\nper decoder", ha="center", va="center", fontsize=8.5, color="#7d3c98",
+            bbox={"boxstyle": "round", "facecolor": "#f4ecf7", "edgecolor": "#7d3c98"})  # fmt: skip
+    for level in range(depth):
+        ax.annotate("", (right + 1.67, -1.35 * level), (ex - 0.55, ey),
+                    arrowprops={**arrow, "color": "#7d3c98", "lw": 0.8})  # fmt: skip
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=120)

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from restorelab import models
-from restorelab.data import RandomPatches
+from restorelab.data import Labelled, RandomPatches
 from restorelab.losses import PIXEL_LOSSES
-from restorelab.tasks import TASKS, Task
+from restorelab.tasks import TASKS, Inpainting, Task
 from restorelab.train import TrainConfig, Trainer, read_checkpoint, seed_everything
 
 CHECK_CROP = 64  # validation images are tried on crops this size before training starts
@@ -117,3 +118,37 @@ def results_table(rows: dict[str, dict[str, float]], title: str = "") -> str:
     for name, values in rows.items():
         lines.append(f"| {name} | " + " | ".join(f"{values[m]:.4f}" for m in metrics) + " |")
     return "\n".join(lines)
+
+
+def make_inpainting_trainer(
+    task: Inpainting,
+    images: Dataset,
+    classes: Sequence[int],
+    val_images: Sequence[torch.Tensor],
+    val_classes: Sequence[int],
+    config: TrainConfig,
+    out_dir: str | Path | None,
+    loss: str = "l1",
+    **model_kwargs,
+) -> Trainer:
+    """A :class:`Trainer` of the class-conditioned U-Net inpainter (chapter 8).
+
+    ``images``: a dataset of clean images (e.g. :class:`restorelab.data.ArrowImages`);
+    ``classes``: one class per image (all 0 for the baseline, the clusters, or the true
+    classes), the same kind for ``val_classes``. The initial weights depend on
+    ``config.seed`` only, like the data and the damage of every step: two runs with the same seed
+    and other classes differ in nothing else (paired runs).
+    """
+    seed_everything(config.seed)
+    model = models.build("unet_inpainter", **model_kwargs)
+    config.monitor = task.monitor
+    config.extra = {"model": "unet_inpainter", "model_kwargs": model_kwargs, "loss": loss,
+                    "inpainting": asdict(task)}  # fmt: skip
+
+    damage = task.fixed_damage(val_images)  # drawn once: the same for every validation
+
+    def validate(net: nn.Module) -> dict[str, float]:
+        return mean_scores(task.evaluate(net, val_images, val_classes, damage=damage))
+
+    return Trainer(model, Labelled(images, classes), PIXEL_LOSSES[loss], config, task.make_pair,
+                   validate, out_dir)  # fmt: skip

@@ -8,10 +8,11 @@ from scipy.fft import dctn
 from torch import nn
 
 from restorelab import models
-from restorelab.checks import ch02, ch04, ch05, ch06, ch07, ch09
+from restorelab.checks import ch02, ch04, ch05, ch06, ch07, ch08, ch09
 from restorelab.competition import ContractError
 from restorelab.degrade import luma_quantisation_table
 from restorelab.models.layers import icnr_
+from restorelab.train.config import Plateau
 
 
 def stub(*args, **kwargs):
@@ -328,3 +329,45 @@ def test_ch09_submission_check():
 
     with pytest.raises(AssertionError, match="the model's own outputs"):
         ch09.check_submission(the_scans)
+
+
+def test_ch08_composite_check():
+    assert ch08.check_composite(lambda d, m, o: d * (1 - m) + o * m)
+    assert not ch08.check_composite(stub)
+    with pytest.raises(AssertionError, match="swapped"):
+        ch08.check_composite(lambda d, m, o: d * m + o * (1 - m))
+    with pytest.raises(AssertionError, match="known pixels"):
+        ch08.check_composite(lambda d, m, o: o)
+
+
+def test_ch08_count_clusters_check():
+    from restorelab.cluster import count_clusters
+
+    assert ch08.check_count_clusters(count_clusters)
+    assert not ch08.check_count_clusters(stub)
+    with pytest.raises(AssertionError, match="noise"):
+        ch08.check_count_clusters(lambda labels: len(set(labels.tolist())))
+    with pytest.raises(AssertionError, match="k >= 1"):
+        ch08.check_count_clusters(lambda labels: len(set(labels.tolist()) - {-1}))
+
+
+class LatePlateau(Plateau):
+    """torch's ReduceLROnPlateau rule: cut after patience + 1 bad validations."""
+
+    def step(self, score):
+        if score > self.best:
+            self.best, self.bad = score, 0
+            return False
+        self.bad += 1
+        if self.bad <= self.patience:
+            return False
+        self.scale *= self.gamma
+        self.bad = 0
+        return True
+
+
+def test_ch08_plateau_check():
+    assert ch08.check_plateau(Plateau)
+    assert not ch08.check_plateau(stub)
+    with pytest.raises(AssertionError, match="late"):
+        ch08.check_plateau(LatePlateau)

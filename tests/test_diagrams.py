@@ -98,3 +98,17 @@ def test_kbnet_block_graph_reads_the_built_block(tmp_path):
     assert {(a, b) for a, b, skip in graph.edges if skip} == {("in", "add1"), ("add1", "add2")}
     draw_block_graph(KBBlock(16), tmp_path / "block.png")
     assert (tmp_path / "block.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("depth", [2, 4])
+def test_unet_diagram_names_every_level_and_its_widths(depth):
+    from restorelab.diagrams import draw_unet
+
+    model = models.build("unet_inpainter", features=8, depth=depth, num_classes=5, embed_dim=4)
+    fig = draw_unet(model)
+    text = texts(fig) + fig.axes[0].get_title(loc="left")
+    for level in range(depth):
+        assert f"encoder {level + 1}" in text and f"decoder {level + 1} (FiLM)" in text
+        assert f"{8 * 2**level} filters" in text
+    assert "bottleneck" in text and f"{8 * 2**depth} filters" in text
+    assert f"{models.count_params(model):,} parameters" in text and "(5 + 1)" in text

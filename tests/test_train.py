@@ -157,3 +157,79 @@ def test_progressive_schedule_is_checked():
         TrainConfig(batch_size=4, progressive=((1, 8, 4),))
     with pytest.raises(ValueError, match="increasing"):
         TrainConfig(batch_size=4, progressive=((0, 8, 4), (0, 12, 2)))
+
+
+# ReduceLROnPlateau (chapter 8) -----------------------------------------------------------------
+
+
+def _plateau_trainer(out_dir, steps):
+    trainer = _trainer(out_dir, steps, scheduler="plateau", gamma=0.5, patience=3)
+    trainer.validate = lambda net: {"psnr_y": 1.0}  # no progress after the first validation
+    return trainer
+
+
+def test_plateau_halves_the_lr_after_three_validations_without_progress():
+    from restorelab.train.config import Plateau
+
+    plateau = Plateau(gamma=0.5, patience=3)
+    cuts = [plateau.step(score) for score in (1.0, 2.0, 2.0, 1.5, 2.0, 2.5, 2.4, 2.4, 2.4)]
+    assert cuts == [False, False, False, False, True, False, False, False, True]
+    assert plateau.scale == 0.25
+    with pytest.raises(ValueError, match="gamma"):
+        Plateau(gamma=1.5)
+
+
+def test_plateau_cuts_the_lr_at_the_right_steps_and_resumes_exactly(tmp_path):
+    straight = _plateau_trainer(tmp_path / "straight", 40)
+    straight.fit()
+    lrs = {r["step"]: r["lr"] for r in straight.history if r["kind"] == "train"}
+    # validations every 4 steps, all equal: cuts after the 4th, 7th and 10th (steps 16, 28, 40)
+    assert lrs[16] == pytest.approx(1e-3) and lrs[18] == pytest.approx(5e-4)
+    assert lrs[28] == pytest.approx(5e-4) and lrs[30] == pytest.approx(2.5e-4)
+    first = _plateau_trainer(tmp_path / "split", 40)
+    first.fit(stop_at=22)  # between two cuts: the count of bad validations matters
+    second = _plateau_trainer(tmp_path / "split", 40)
+    second.fit(resume=True)
+    assert second.plateau.state_dict() == straight.plateau.state_dict()
+    for name, value in straight.model.state_dict().items():
+        assert torch.equal(value, second.model.state_dict()[name]), name
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(second.history) == strip(straight.history)
+
+
+def test_checkpoints_from_before_the_plateau_option_still_resume(tmp_path):
+    _trainer(tmp_path, 4).fit()
+    state = torch.load(tmp_path / "last.pt", weights_only=False)
+    for added in ("patience", "comet"):
+        del state["config"][added]
+    del state["plateau"]
+    save_atomic(state, tmp_path / "last.pt")
+    resumed = _trainer(tmp_path, 6)
+    resumed.fit(resume=True)
+    assert resumed.step == 6
+
+
+# Comet (chapter 8) -----------------------------------------------------------------------------
+
+
+def test_comet_is_off_by_default_and_logs_offline_when_asked(tmp_path):
+    import json
+    import zipfile
+
+    _trainer(tmp_path / "plain", 4).fit()
+    assert not (tmp_path / "plain" / "comet").exists()
+    pytest.importorskip("comet_ml")
+    trainer = _trainer(tmp_path / "run", 4, comet={"offline": True, "project_name": "ch08"})
+    history = trainer.fit()
+    archives = list((tmp_path / "run" / "comet").glob("*.zip"))
+    assert len(archives) == 1
+    with zipfile.ZipFile(archives[0]) as archive:
+        lines = archive.read("messages.json").decode().splitlines()
+    metrics = [json.loads(line)["payload"]["metric"] for line in lines if '"metric_msg"' in line]
+    logged = {(m["metricName"], m["step"]): float(m["metricValue"]) for m in metrics}
+    for row in history:
+        if row["kind"] == "train":
+            assert logged[("train_loss", row["step"])] == pytest.approx(row["loss"])
+        if row["kind"] == "val":
+            assert logged[("val_psnr_y", row["step"])] == pytest.approx(row["psnr_y"])
+    assert (tmp_path / "run" / "log.csv").exists() and (tmp_path / "run" / "tensorboard").exists()

@@ -1,10 +1,12 @@
 """Data: embedded photos, training patches, folders of images, benchmark sets.
 
-Taught from chapter 1 on. See :mod:`restorelab.data.datasets` for why every training dataset is
+Taught from chapter 1 on (Arrow sets and the images of chapter 8: ``arrow``, ``art``). See
+:mod:`restorelab.data.datasets` for why every training dataset is
 deterministic per index.
 """
 
-from restorelab.data.arrow import ArrowImages
+from restorelab.data.arrow import ArrowImages, column_values, write_arrow_images
+from restorelab.data.art import Labelled, centre_square, embedded_crops, stream_wikiart
 from restorelab.data.benchmarks import (
     BENCHMARKS,
     benchmark_dir,
@@ -42,6 +44,12 @@ from restorelab.data.toy import GaussianRing, noise_pair, ring_coverage
 
 __all__ = [
     "ArrowImages",
+    "Labelled",
+    "centre_square",
+    "column_values",
+    "embedded_crops",
+    "stream_wikiart",
+    "write_arrow_images",
     "BENCHMARKS",
     "DegradedFolder",
     "GaussianRing",

@@ -10,12 +10,16 @@ float32 (C, H, W) in [0, 1], or a tuple of them for several columns (e.g. scan a
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Sequence
+import tempfile
+import uuid
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
 from restorelab.io import ImageReadError, decode_image, read_image
@@ -139,3 +143,64 @@ class ArrowImages(Dataset):
         table, row = self._open()[shard], index - int(self.offsets[shard])
         images = tuple(self._image(table, row, c, index) for c in self.columns)
         return images[0] if self.single else images
+
+
+def column_values(path: str | Path, column: str, split: str | None = None) -> list:
+    """Every value of a non-image ``column`` (labels, names ...) of the Arrow data at ``path``,
+    in row order (the rows of :class:`ArrowImages` on the same path)."""
+    path = Path(path)
+    values: list = []
+    for shard in _shards(path, split):
+        table = _read_table(shard)
+        if column not in table.schema.names:
+            raise KeyError(f"{shard}: no column {column!r}; columns are {table.schema.names}")
+        values.extend(table.column(column).to_pylist())
+    return values
+
+
+def write_arrow_images(
+    rows: Iterable[tuple[torch.Tensor | np.ndarray, int]],
+    path: str | Path,
+    label_names: Sequence[str] | None = None,
+) -> Path:
+    """Write (image, label) rows as a Hugging Face dataset folder (``save_to_disk``) at ``path``.
+
+    Images: float tensors (C, H, W) in [0, 1] or uint8 arrays (H, W[, C]); stored as PNG in an
+    ``image`` column (``datasets.Image``), labels in a ``label`` column (``datasets.ClassLabel``
+    when ``label_names`` are given). Written through a generator, so a streamed source never
+    sits in memory at once. Read it back with ``ArrowImages(path)`` and
+    ``column_values(path, "label")``.
+    """
+    try:
+        import datasets
+    except ImportError as error:
+        raise ImportError(
+            "writing Arrow data needs datasets: pip install 'restorelab[data]'"
+        ) from error
+    from restorelab.io import to_uint8
+
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is None:
+        raise ValueError(f"{path}: no rows to write")
+
+    def generate():
+        for image, label in itertools.chain([first], rows):
+            array = to_uint8(image) if isinstance(image, torch.Tensor) else image
+            yield {"image": Image.fromarray(np.ascontiguousarray(array)), "label": int(label)}
+
+    label = datasets.ClassLabel(names=list(label_names)) if label_names else datasets.Value("int64")
+    features = datasets.Features({"image": datasets.Image(), "label": label})
+    path = Path(path)
+    quiet = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()  # a bar per phase, redrawn per row: noise in a notebook
+    try:
+        with tempfile.TemporaryDirectory(prefix="restorelab-arrow-") as cache:
+            # a fresh fingerprint: the rows come from an iterator, which datasets cannot hash
+            data = datasets.Dataset.from_generator(generate, features=features, cache_dir=cache,
+                                                   fingerprint=uuid.uuid4().hex)  # fmt: skip
+            data.save_to_disk(str(path))
+    finally:
+        if not quiet:
+            datasets.enable_progress_bars()
+    return path

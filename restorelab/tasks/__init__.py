@@ -1,7 +1,8 @@
 """Restoration tasks: how a clean image becomes a training pair, and how a model is judged.
 
 One module per task: ``sr`` (super-resolution, chapters 1 and 4), ``jpeg`` (JPEG artefact
-removal, chapter 2), ``denoise`` (Gaussian denoising, chapter 3). A task turns a batch of clean
+removal, chapter 2), ``denoise`` (Gaussian denoising, chapter 3), ``inpaint`` (inpainting with a class input,
+chapter 8; not in ``TASKS``: its batches carry a class). A task turns a batch of clean
 patches into ``(model input, target)`` on the device, batched (so the Trainer never waits for
 per-sample CPU work), restores whole images, and evaluates with the course's metric conventions.
 ``TASKS`` maps the names the command line uses to the task classes; every task is a dataclass
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from restorelab.tasks.denoise import Denoising
+from restorelab.tasks.inpaint import Inpainting
 from restorelab.tasks.jpeg import JPEGArtifacts
 from restorelab.tasks.sr import SuperResolution
 
@@ -48,4 +50,4 @@ class Task(Protocol):
 
 TASKS: dict[str, type] = {"sr": SuperResolution, "jpeg": JPEGArtifacts, "denoise": Denoising}
 
-__all__ = ["TASKS", "Denoising", "JPEGArtifacts", "SuperResolution", "Task"]
+__all__ = ["TASKS", "Denoising", "Inpainting", "JPEGArtifacts", "SuperResolution", "Task"]

@@ -3,7 +3,8 @@
 Taught in chapter 1 (several GPUs with torchrun: the appendix). ``trainer`` holds the loop,
 ``config`` the :class:`TrainConfig` and its LR schedule, ``sampling`` the step-indexed sampler
 that makes runs resumable and shardable, ``checkpoint`` atomic saves, safe loads and the rules
-that keep a run folder from being overwritten; ``gan`` the :class:`GANTrainer` (chapter 7).
+that keep a run folder from being overwritten; ``gan`` the :class:`GANTrainer` (chapter 7);
+``comet`` the optional Comet logger (chapter 8).
 """
 
 from restorelab.train.checkpoint import load_weights, read_checkpoint, save_atomic

@@ -139,7 +139,9 @@ def run_settings(config: dict) -> dict[str, object]:
 
 def check_resumable(state: dict, config: TrainConfig, path: Path) -> None:
     """Raise ValueError naming every setting of ``config`` that contradicts checkpoint ``path``."""
-    saved, now = run_settings(state["config"]), run_settings(asdict(config))
+    # fields added to TrainConfig after the checkpoint was written count with their defaults
+    saved = run_settings({**asdict(TrainConfig()), **state["config"]})
+    now = run_settings(asdict(config))
     differ = [
         f"{key} {saved.get(key, 'unset')} (now {now.get(key, 'unset')})"
         for key in sorted(set(saved) | set(now))

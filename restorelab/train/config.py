@@ -36,9 +36,10 @@ class TrainConfig:
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
     momentum: float = 0.9  # sgd only
-    scheduler: str = "cosine"  # constant | cosine | multistep
+    scheduler: str = "cosine"  # constant | cosine | multistep | plateau
     milestones: tuple[int, ...] = ()  # multistep: steps where the LR is multiplied by gamma
-    gamma: float = 0.5
+    gamma: float = 0.5  # multistep and plateau: the LR factor of each cut
+    patience: int = 3  # plateau: validations without progress before the LR is cut
     warmup_steps: int = 0
     min_lr: float = 1e-7  # cosine floor
     grad_clip: float = 0.0  # max gradient norm; 0 = off
@@ -55,6 +56,7 @@ class TrainConfig:
     monitor: str = "psnr_y"  # validation metric that picks best.pt (higher is better)
     progress: bool = True
     tensorboard: bool = True
+    comet: dict = field(default_factory=dict)  # {}: off; else Comet settings (see train.comet)
     progressive: tuple[tuple[int, int, int], ...] = ()  # (first step, patch, batch) phases
     extra: dict = field(default_factory=dict)  # free-form notes kept in the checkpoint
 
@@ -94,15 +96,19 @@ class TrainConfig:
 # settings a resumed run may change: they do not change what the checkpoint's weights mean
 RESUMABLE_CHANGES = frozenset(
     {"steps", "val_every", "checkpoint_every", "log_every", "num_workers", "prefetch", "device",
-     "progress", "tensorboard", "amp", "channels_last", "compile"}
+     "progress", "tensorboard", "comet", "amp", "channels_last", "compile"}
 )  # fmt: skip
 
 
 def lr_factor(config: TrainConfig, step: int) -> float:
-    """The learning rate of ``step`` (0-based) divided by ``config.lr``."""
+    """The learning rate of ``step`` (0-based) divided by ``config.lr``.
+
+    ``plateau`` is constant here: its cuts depend on the validations, and the Trainer applies
+    them (:class:`Plateau`).
+    """
     if config.warmup_steps and step < config.warmup_steps:
         return (step + 1) / config.warmup_steps
-    if config.scheduler == "constant":
+    if config.scheduler in ("constant", "plateau"):
         return 1.0
     if config.scheduler == "multistep":
         return config.gamma ** sum(step >= m for m in config.milestones)
@@ -111,7 +117,50 @@ def lr_factor(config: TrainConfig, step: int) -> float:
         progress = min((step - config.warmup_steps) / span, 1.0)
         floor = config.min_lr / config.lr
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-    raise ValueError(f"scheduler must be constant, cosine or multistep, got {config.scheduler!r}")
+    raise ValueError(
+        f"scheduler must be constant, cosine, multistep or plateau, got {config.scheduler!r}"
+    )
+
+
+class Plateau:
+    """ReduceLROnPlateau as a factor of the LR: multiply it by ``gamma`` after ``patience``
+    validations in a row without a new best score (higher is better).
+
+    Taught in chapter 8 (the project's upscaler: halve after 3 validations without progress).
+    Unlike ``torch.optim.lr_scheduler.ReduceLROnPlateau`` it does not set the LR itself, so it
+    composes with warm-up; its ``patience`` counts the validations that *trigger* a cut (torch
+    cuts after ``patience + 1``). Its state (best, count, scale) goes into every checkpoint.
+    """
+
+    def __init__(self, gamma: float = 0.5, patience: int = 3) -> None:
+        if not 0 < gamma < 1 or patience < 1:
+            raise ValueError(
+                f"plateau needs 0 < gamma < 1 and patience >= 1, got {gamma}, {patience}"
+            )
+        self.gamma, self.patience = gamma, patience
+        self.best, self.bad, self.scale = -math.inf, 0, 1.0
+
+    def step(self, score: float) -> bool:
+        """Record a validation score; True when it cuts the LR."""
+        if score > self.best:
+            self.best, self.bad = float(score), 0
+            return False
+        self.bad += 1
+        if self.bad < self.patience:
+            return False
+        self.scale *= self.gamma
+        self.bad = 0
+        return True
+
+    def state_dict(self) -> dict[str, float]:
+        return {"best": self.best, "bad": self.bad, "scale": self.scale}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.best, self.bad, self.scale = (
+            float(state["best"]),
+            int(state["bad"]),
+            float(state["scale"]),
+        )
 
 
 def seed_everything(seed: int) -> None:

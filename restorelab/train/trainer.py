@@ -21,7 +21,11 @@ Taught in chapter 1 (several GPUs: the appendix). One loop for every model of th
   the shards are gathered so that ``make_pair`` degrades exactly the batch one process would,
   and each rank trains on its part; rank 0 alone validates and writes files;
 * a progress bar, ``log.csv`` (reproducible: a resumed run's is byte-identical to an
-  uninterrupted run's) and TensorBoard logs (which also get the wall-clock ``seconds``).
+  uninterrupted run's) and TensorBoard logs (which also get the wall-clock ``seconds``); Comet
+  (chapter 8) only when ``TrainConfig.comet`` asks for it;
+* ``scheduler="plateau"`` (chapter 8): the LR is cut by ``gamma`` after ``patience``
+  validations without a new best ``monitor`` score; the count is in the checkpoint;
+* a pair's input may be a tuple of the network's arguments (the inpainter's image and class).
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from restorelab import distributed
 from restorelab.data.prefetch import Prefetcher, map_tensors
 from restorelab.device import pick_device
 from restorelab.train.checkpoint import note, open_run, rng_state, save_atomic, set_rng_state
-from restorelab.train.config import TrainConfig, amp_dtype, lr_factor, seed_everything
+from restorelab.train.config import Plateau, TrainConfig, amp_dtype, lr_factor, seed_everything
 from restorelab.train.sampling import (
     StepSampler,
     progressive_batch,
@@ -111,12 +115,15 @@ class Trainer:
             self.device.type, enabled=self.amp_dtype == torch.float16
         )
         self.optimizer = make_optimizer(self.config, self.model.parameters())
+        # ReduceLROnPlateau (chapter 8): its cuts multiply the per-step schedule
+        self.plateau = Plateau(cfg.gamma, cfg.patience) if cfg.scheduler == "plateau" else None
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.step = 0
         self.best: float = -math.inf
         self.history: list[dict[str, float]] = []
         self.running: list[dict[str, float]] = []  # metrics of the steps since the last log row
         self._writer = None
+        self._comet = None
         self._opened = False
 
     @property
@@ -126,7 +133,8 @@ class Trainer:
 
     # ----------------------------------------------------------------- set-up
     def _lr_factor(self, step: int) -> float:
-        return lr_factor(self.config, step)
+        scale = self.plateau.scale if self.plateau is not None else 1.0
+        return lr_factor(self.config, step) * scale
 
     def _loader(self) -> DataLoader:
         cfg = self.config
@@ -151,6 +159,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
+            "plateau": None if self.plateau is None else self.plateau.state_dict(),
             "step": self.step,
             "best": self.best,
             "history": self.history,
@@ -164,6 +173,8 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
+        if self.plateau is not None:
+            self.plateau.load_state_dict(state["plateau"])
         self.step, self.best, self.history = state["step"], state["best"], state["history"]
         self.running = [r if isinstance(r, dict) else {"loss": r} for r in state.get("running", [])]
         set_rng_state(state["rng"])
@@ -224,6 +235,13 @@ class Trainer:
                 if name not in UNLOGGED:
                     writer.writerow({"step": row["step"], "kind": row["kind"], "name": name,
                                      "value": value})  # fmt: skip
+        if self.config.comet:
+            if self._comet is None:
+                from restorelab.train.comet import start_experiment
+
+                self._comet = start_experiment(self.config, self.out_dir)
+            metrics = {f"{row['kind']}_{k}": v for k, v in row.items() if k not in ("step", "kind")}
+            self._comet.log_metrics(metrics, step=row["step"])
         if self.config.tensorboard:
             if self._writer is None:
                 from torch.utils.tensorboard import SummaryWriter
@@ -277,6 +295,8 @@ class Trainer:
         results = self._evaluate(self.validate)
         self._log({"step": self.step, "kind": "val", **results})
         score = results.get(self.config.monitor)
+        if self.plateau is not None and score is not None and self.plateau.step(score):
+            follow_schedule(self.optimizer, self.scheduler, self._lr_factor(self.step))
         if score is not None and score > self.best:
             self.best = float(score)
             self.save("best.pt")
@@ -313,7 +333,7 @@ class Trainer:
         if gathered:
             inputs, target = (t.chunk(self.world)[self.rank] for t in (inputs, target))
         if cfg.channels_last:
-            inputs = inputs.contiguous(memory_format=torch.channels_last)
+            inputs = _channels_last(inputs)
         return inputs, target
 
     def train_step(self, batch: Batch) -> float:
@@ -324,7 +344,7 @@ class Trainer:
         with torch.autocast(
             self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None
         ):
-            output = self.forward(inputs)
+            output = self.run(inputs)
         loss = self.loss_fn(output.float(), target.float())
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()  # DDP averages the gradients over the ranks here
@@ -336,6 +356,11 @@ class Trainer:
         self.scheduler.step()
         self.step += 1
         return distributed.mean(float(loss.detach()))
+
+    def run(self, inputs: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """The network on a pair's input: a tensor, or a tuple of the network's arguments (the
+        inpainter's image and class, chapter 8)."""
+        return self.forward(*inputs) if isinstance(inputs, (tuple, list)) else self.forward(inputs)
 
     def step_metrics(self, batch: Batch) -> dict[str, float]:
         """One training step; what it logs (averaged over ``log_every`` steps)."""
@@ -410,6 +435,9 @@ class Trainer:
             progress.close()
         if self._writer is not None:
             self._writer.flush()
+        if self._comet is not None:
+            self._comet.end()  # offline: writes the archive
+            self._comet = None
         return self.history
 
 
@@ -450,6 +478,13 @@ def _means(running: list[dict[str, float]]) -> dict[str, float]:
     """The mean of each metric over the steps that logged it (in order of first appearance)."""
     names = list(dict.fromkeys(name for row in running for name in row))
     return {name: float(np.mean([row[name] for row in running if name in row])) for name in names}
+
+
+def _channels_last(inputs: torch.Tensor | tuple) -> torch.Tensor | tuple:
+    """channels_last for the image input (the first one of a tuple of arguments)."""
+    if isinstance(inputs, (tuple, list)):
+        return (_channels_last(inputs[0]), *inputs[1:])
+    return inputs.contiguous(memory_format=torch.channels_last)
 
 
 def _on(batch: Batch, device: torch.device) -> Batch:
