@@ -76,8 +76,11 @@ def _prepare(team_dir: Path, work: Path) -> Path:
         )
     spec = work / ".jupyter" / "data" / "kernels" / KERNEL / "kernel.json"
     spec.parent.mkdir(parents=True)
+    # the stdlib json packer: orjson (used when installed) crashes the kernel when an allocation
+    # fails, so a kernel at its memory limit would die without a word instead of saying so
     spec.write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                 "--Session.packer=json", "--Session.unpacker=json"],
         "display_name": "restorelab sandbox", "language": "python",
     }))  # fmt: skip
     for folder in (".tmp", ".ipython", ".cache"):

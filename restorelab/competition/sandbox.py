@@ -23,11 +23,12 @@ same resource limits, as the unprivileged ``uid`` when we are root and that user
 interpreter; a warning says what is lost: no network isolation and the whole filesystem is
 visible (the private folder is protected only by its 0700 permissions).
 
-Limits in both modes: wall time, memory (``RLIMIT_DATA`` per process and a watchdog on the
-resident memory of the whole process tree), processes (``RLIMIT_NPROC``, which binds because the
-user is not root), CPU time, the size of any one file written (``RLIMIT_FSIZE``: stdout and
-stderr are files, so printing without end is stopped by the kernel) and the total size of the
-work folder (a watchdog).
+Limits in both modes: wall time, memory (a watchdog on the resident memory of the whole process
+tree, which names the limit in the report; ``RLIMIT_DATA`` per process, at twice the limit
+plus 1 GB, is only the backstop for one process that grows faster than the watchdog polls),
+processes (``RLIMIT_NPROC``, which binds because the user is not root), CPU time, the size of
+any one file written (``RLIMIT_FSIZE``: stdout and stderr are files, so printing without end is
+stopped by the kernel) and the total size of the work folder (a watchdog).
 """
 
 import dataclasses
@@ -52,6 +53,7 @@ BASE_UID = 61000  # sandbox users: BASE_UID ... BASE_UID + USERS - 1 (no passwd 
 USERS = 1000
 POLL_SECONDS = 0.1
 CPU_GRACE = 5  # RLIMIT_CPU is this much above the limit: the watchdog stops a run first, by name
+NEAR_LIMIT = 0.9  # a run that dies after its memory reached this share of the limit died of it
 SYSTEM_FOLDERS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")
 ISOLATIONS = ("auto", "bwrap", "rlimits")
 
@@ -211,7 +213,7 @@ def _preexec(limits: Limits, uid: int | None) -> Callable[[], None]:
     def apply() -> None:
         os.setsid()
         for name, value in (
-            (resource.RLIMIT_DATA, limits.memory_mb * MB),
+            (resource.RLIMIT_DATA, (2 * limits.memory_mb + 1024) * MB),
             (resource.RLIMIT_NPROC, limits.processes),
             (resource.RLIMIT_CPU, limits.cpu_seconds + CPU_GRACE),
             (resource.RLIMIT_FSIZE, limits.file_mb * MB),
@@ -311,22 +313,24 @@ def _stop(popen: subprocess.Popen, uid: int | None) -> None:
 
 def _broken_limit(
     watched: psutil.Process, limits: Limits, start: float, log, work: Path
-) -> tuple[str, str]:
-    """("ok", "") while the run keeps to ``limits``, else (the limit's name, what happened)."""
+) -> tuple[str, str, int]:
+    """("ok", "", resident bytes) while the run keeps to ``limits``, else (the limit's name,
+    what happened, resident bytes)."""
     rss, threads, cpu = _tree_usage(watched)
     if time.monotonic() - start > limits.wall_seconds:
-        return "timeout", f"ran past the {limits.wall_seconds:g} s wall-time limit"
+        return "timeout", f"ran past the {limits.wall_seconds:g} s wall-time limit", rss
     if cpu > limits.cpu_seconds:
-        return "timeout", f"used the {limits.cpu_seconds} s CPU-time limit of one process"
+        return "timeout", f"used the {limits.cpu_seconds} s CPU-time limit of one process", rss
     if threads >= limits.processes - 1:
-        return "processes", f"reached the limit of {limits.processes} processes and threads"
+        return "processes", f"reached the limit of {limits.processes} processes and threads", rss
     if rss > limits.memory_mb * MB:
-        return "memory", f"used {rss / MB:.0f} MB of memory, over the {limits.memory_mb} MB limit"
+        used = f"used {rss / MB:.0f} MB of memory, over the {limits.memory_mb} MB limit"
+        return "memory", used, rss
     if os.fstat(log.fileno()).st_size >= limits.file_mb * MB:
-        return "output", f"printed over the {limits.file_mb} MB output limit"
+        return "output", f"printed over the {limits.file_mb} MB output limit", rss
     if _folder_bytes(work) > limits.disk_mb * MB:
-        return "disk", f"wrote over the {limits.disk_mb} MB disk limit"
-    return "ok", ""
+        return "disk", f"wrote over the {limits.disk_mb} MB disk limit", rss
+    return "ok", "", rss
 
 
 def run(
@@ -354,7 +358,7 @@ def run(
     owner = uid if isolation == "bwrap" else drop  # the sandbox user, None: our own
     _give(work, owner)
     start = time.monotonic()
-    status, reason = "ok", ""
+    status, reason, peak = "ok", "", 0
     with open(log, "wb") as out:
         popen = subprocess.Popen(
             argv, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -362,7 +366,8 @@ def run(
         )  # fmt: skip
         watched = psutil.Process(popen.pid)
         while popen.poll() is None:
-            status, reason = _broken_limit(watched, limits, start, out, work)
+            status, reason, rss = _broken_limit(watched, limits, start, out, work)
+            peak = max(peak, rss)
             if status != "ok":
                 _stop(popen, owner)
                 break
@@ -376,6 +381,10 @@ def run(
         status, reason = "output", f"wrote a file or output over the {limits.file_mb} MB limit"
     elif status == "ok" and code == -signal.SIGXCPU:
         status, reason = "timeout", f"used more than {limits.cpu_seconds} s of CPU time"
+    elif status == "ok" and code != 0 and peak >= NEAR_LIMIT * limits.memory_mb * MB:
+        status = "memory"
+        reason = (f"exited with status {code} after using {peak / MB:.0f} MB of memory, at the "
+                  f"{limits.memory_mb} MB limit")  # fmt: skip
     elif status == "ok" and code != 0:
         status, reason = "failed", f"exited with status {code}"
     return Outcome(status, reason, code, seconds, isolation)
