@@ -21,15 +21,16 @@ import torch
 from PIL import Image
 
 from restorelab.cli import main
-from restorelab.gui import pipeline
-from restorelab.gui.pipeline import DemoError, Request, handle, load_restorer, restore
+from restorelab.gui import inputs, pipeline
+from restorelab.gui.inputs import DemoError
+from restorelab.gui.pipeline import Request, handle, load_restorer, restore
 from restorelab.train import save_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def crop(name: str = "astronaut", size: int = 64) -> torch.Tensor:
-    return pipeline.sample_image(name)[:, 100 : 100 + size, 100 : 100 + size]
+    return inputs.sample_image(name)[:, 100 : 100 + size, 100 : 100 + size]
 
 
 def png(path: Path, array: np.ndarray) -> Path:
@@ -41,21 +42,21 @@ def test_uploads_are_checked_before_they_are_restored(tmp_path, monkeypatch):
     garbage = tmp_path / "photo.png"
     garbage.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really" * 50)
     with pytest.raises(DemoError, match="photo.png: not an image file"):
-        pipeline.read_upload(garbage)
+        inputs.read_upload(garbage)
     wide = png(tmp_path / "wide.png", np.zeros((40, 3000), np.uint8))
     with pytest.raises(DemoError, match="3000x40 pixels; the demo takes images up to 2048"):
-        pipeline.read_upload(wide)
+        inputs.read_upload(wide)
     tiny = png(tmp_path / "tiny.png", np.zeros((8, 100, 3), np.uint8))
     with pytest.raises(DemoError, match="at least 32"):
-        pipeline.read_upload(tiny)
+        inputs.read_upload(tiny)
     grey = png(tmp_path / "grey.png", np.full((40, 50), 200, np.uint8))
-    image = pipeline.read_upload(grey)
+    image = inputs.read_upload(grey)
     assert image.shape == (3, 40, 50) and torch.allclose(image, torch.full_like(image, 200 / 255))
     noise = np.random.default_rng(0).integers(0, 256, (100, 100, 3), dtype=np.uint8)
     heavy = png(tmp_path / "heavy.png", noise)  # about 30 kB
-    monkeypatch.setattr(pipeline, "MAX_UPLOAD_MB", 0.01)
+    monkeypatch.setattr(inputs, "MAX_UPLOAD_MB", 0.01)
     with pytest.raises(DemoError, match="heavy.png: 0.03 MB; the demo takes files up to 0.01 MB"):
-        pipeline.read_upload(heavy)
+        inputs.read_upload(heavy)
 
 
 @pytest.mark.slow
@@ -93,7 +94,7 @@ def test_damage_is_seeded_and_inpainting_keeps_the_known_pixels():
     again, _ = pipeline.damage("denoise", clean, restorer, seed=3)
     other, _ = pipeline.damage("denoise", clean, restorer, seed=4)
     assert torch.equal(first, again) and not torch.equal(first, other)
-    mask = pipeline.random_mask((64, 64), seed=0)
+    mask = inputs.random_mask((64, 64), seed=0)
     result = restore("inpaint", clean, restorer, mask=mask)
     known = mask.expand(3, -1, -1) == 0
     assert torch.allclose(result.output[known], clean[known], atol=1e-6)
@@ -103,11 +104,11 @@ def test_damage_is_seeded_and_inpainting_keeps_the_known_pixels():
 def test_drawn_layers_become_the_mask_at_the_image_size():
     layer = np.zeros((50, 100, 4), np.uint8)  # the editor's canvas: half the image's size
     layer[:, :50, 3] = 255  # the left half painted
-    mask = pipeline.mask_from_layers([layer], (100, 200))
+    mask = inputs.mask_from_layers([layer], (100, 200))
     assert mask.shape == (1, 100, 200)
     assert mask[:, :, :100].eq(1).all() and mask[:, :, 100:].eq(0).all()
     with pytest.raises(DemoError, match="no mask drawn"):
-        pipeline.mask_from_layers([np.zeros((50, 100, 4), np.uint8)], (100, 200))
+        inputs.mask_from_layers([np.zeros((50, 100, 4), np.uint8)], (100, 200))
 
 
 def test_large_images_are_restored_in_tiles_without_seams(monkeypatch):

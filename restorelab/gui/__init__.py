@@ -3,21 +3,13 @@
 Taught at the end of chapter 8. Pick or upload an image, pick a task (x2 super-resolution,
 denoising, JPEG, inpainting with a drawn or random mask, descanning) and a model, and compare
 input and output side by side, zoomed, with the metrics when the clean image is known. The logic
-lives in :mod:`restorelab.gui.pipeline` (plain functions, tested without Gradio); the page in
-:mod:`restorelab.gui.app`, imported only when Gradio is installed
-(``pip install "restorelab[gui]"``).
+lives in :mod:`restorelab.gui.inputs` and :mod:`restorelab.gui.pipeline` (plain functions,
+tested without Gradio); the page in :mod:`restorelab.gui.app`, imported only when Gradio is
+installed (``pip install "restorelab[gui]"``).
 """
 
-from restorelab.gui.pipeline import (
-    SAMPLES,
-    TASKS,
-    DemoError,
-    load_restorer,
-    model_choices,
-    read_upload,
-    restore,
-    sample_image,
-)
+from restorelab.gui.inputs import SAMPLES, DemoError, read_upload, sample_image
+from restorelab.gui.pipeline import TASKS, load_restorer, model_choices, restore
 
 __all__ = [
     "SAMPLES",

@@ -12,16 +12,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from restorelab.gui.inputs import MAX_SIDE, MAX_UPLOAD_MB, SAMPLES, DemoError, input_image
 from restorelab.gui.pipeline import (
     DEFAULT,
-    MAX_SIDE,
-    MAX_UPLOAD_MB,
-    SAMPLES,
     TASKS,
-    DemoError,
     Request,
     handle,
-    input_image,
     metrics_markdown,
     model_choices,
     task_note,
