@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -12,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import torch
 import torch.distributed as dist
@@ -149,7 +151,13 @@ def test_torchrun_two_ranks_killed_and_resumed_is_bit_identical(tmp_path):
     while not (out / "last.pt").exists() and child.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(random.Random(1).uniform(0, 1.0))
-    os.killpg(child.pid, signal.SIGKILL)  # torchrun and both ranks
+    # torchrun and both ranks, wherever they are (a rank left running would go on writing)
+    family = [psutil.Process(child.pid), *psutil.Process(child.pid).children(recursive=True)]
+    os.killpg(child.pid, signal.SIGKILL)
+    for process in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    psutil.wait_procs(family, timeout=30)
     child.wait()
     killed_at = torch.load(out / "last.pt", weights_only=True)["step"]
     assert killed_at < 24, "the run ended before it could be killed"

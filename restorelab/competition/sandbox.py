@@ -291,14 +291,29 @@ def _tree_usage(process: psutil.Process) -> tuple[int, int, float]:
     return rss, threads, cpu
 
 
-def _kill_user(uid: int) -> None:
-    """SIGKILL every process of ``uid`` (a fallback run's strays, e.g. a double-forked child)."""
-    for process in psutil.process_iter(["uids"]):
-        try:
-            if process.info["uids"] and process.info["uids"].real == uid:
+def running_processes(uid: int) -> list[psutil.Process]:
+    """The processes of ``uid`` that still run (zombies, which run no code and hold no memory,
+    are left for their parents to reap)."""
+    found = []
+    for process in psutil.process_iter(["uids", "status"]):
+        uids, status = process.info["uids"], process.info["status"]
+        if uids and uids.real == uid and status != psutil.STATUS_ZOMBIE:
+            found.append(process)
+    return found
+
+
+def _kill_user(uid: int, seconds: float = 10.0) -> None:
+    """SIGKILL every process of ``uid`` (a fallback run's strays, e.g. a double-forked child;
+    what a PID namespace's end is still tearing down) and wait until none runs, so that the
+    lease of ``uid`` ends only when its last process has."""
+    deadline = time.monotonic() + seconds
+    while (family := running_processes(uid)) and time.monotonic() < deadline:
+        for process in family:
+            try:
                 process.kill()
-        except psutil.Error:
-            pass
+            except psutil.Error:
+                pass
+        psutil.wait_procs(family, timeout=0.5)
 
 
 def _stop(popen: subprocess.Popen, uid: int | None) -> None:
