@@ -18,10 +18,12 @@ def test_help_lists_every_subcommand():
         assert command in out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def demo_run(tmp_path_factory):
     """The README's main job with 600 of its 1000 steps (its cosine schedule then ends at step
-    600): still 0.6 dB above bicubic, in 40% less of the unit tests' critical path."""
+    600): still 0.6 dB above bicubic, in 40% less of the unit tests' critical path. Session
+    scope: xdist may run other modules' tests between this module's on the same worker, which
+    would tear a module fixture down and train it again."""
     out = tmp_path_factory.mktemp("demo")
     assert main(["demo", "--out", str(out), "--steps", "600"]) == 0
     return out

@@ -1,6 +1,8 @@
 """Grading a class in the sandbox: three honest teams and fourteen hostile ones.
 
-One class is graded once (module fixture, 3 teams at a time) and every test reads its reports.
+One class is graded once (a session fixture: xdist may interleave other modules' tests on this
+module's worker, which would tear a module fixture down; 3 teams at a time) and every test
+reads its reports.
 Each hostile team must end as a recorded failure with its reason, within its own time bound;
 the truth must stay unread; the honest teams must score exactly what they score graded alone.
 The sandbox limits are small (60 s wall, 15 s CPU, 1.5 GB, 64 processes) so the hostile
@@ -65,7 +67,7 @@ def _needs_bwrap() -> None:
         pytest.skip(f"the bubblewrap sandbox cannot run here: {problem}")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server():
     """A TCP server on 127.0.0.1 that records every connection it gets."""
     listener = socket.socket()
@@ -91,7 +93,7 @@ def server():
     listener.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def course(tmp_path_factory, server):
     """The competition (10 synthetic 64 px pages, 3 test) and every team's submission."""
     root = tmp_path_factory.mktemp("course")
@@ -109,13 +111,13 @@ def _grade(course: Path, results: str, teams=None, isolation="bwrap") -> dict[st
     return {report["team"]: report for report in reports}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def graded(course):
     _needs_bwrap()
     return _grade(course, "results")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def alone(course):
     _needs_bwrap()
     return _grade(course, "alone", list(classroom.HONEST))
