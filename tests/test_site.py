@@ -306,23 +306,41 @@ def test_progress_bars_show_their_last_state_only(site):
 FIGURE_CALLS = ("_figure(", "draw_data_path(", "plt.subplots(", "plt.figure(")
 
 
+def executed_chapters() -> list[tuple[str, dict]]:
+    """(file name, executed notebook) of each chapter the build showed.
+
+    The build takes a chapter's outputs from its cache (``_build/.jupyter_cache``, filled by
+    ``scripts/execute_book.py`` or by the build itself); the copies it leaves in
+    ``_build/jupyter_execute`` hold the sources only, so the outputs are read from the cache.
+    """
+    import nbformat
+    from jupyter_cache import get_cache
+
+    cache_folder = ROOT / "_build" / ".jupyter_cache"
+    if not cache_folder.is_dir():
+        pytest.skip(f"no executed chapters in {cache_folder}: run `jupyter-book build .` first")
+    cache = get_cache(cache_folder)
+    chapters = []
+    for path in sorted((ROOT / "book").glob("0*.ipynb")):
+        try:
+            _, executed = cache.merge_match_into_notebook(nbformat.read(path, as_version=4))
+        except KeyError:
+            pytest.fail(f"{path.name} has no executed version in {cache_folder}")
+        chapters.append((path.name, executed))
+    return chapters
+
+
 def test_every_figure_a_chapter_draws_reaches_its_page():
     """Each code cell of a chapter that draws a figure shows an image in the executed notebook.
 
     (A figure helper that left matplotlib out of interactive mode once made every later figure
     of a page silently disappear: no error, no image.)
     """
-    import json
-
-    executed = ROOT / "_build" / "jupyter_execute" / "book"
-    if not executed.is_dir():
-        pytest.skip(f"no executed notebooks in {executed}: run `jupyter-book build .` first")
     missing = []
-    for path in sorted(executed.glob("0*.ipynb")):
-        for number, cell in enumerate(json.loads(path.read_text())["cells"]):
-            source = "".join(cell["source"])
-            draws = cell["cell_type"] == "code" and any(call in source for call in FIGURE_CALLS)
+    for name, notebook in executed_chapters():
+        for number, cell in enumerate(notebook.cells):
+            draws = cell.cell_type == "code" and any(call in cell.source for call in FIGURE_CALLS)
             images = [o for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
             if draws and not images:
-                missing.append(f"{path.name} cell {number}: {source.splitlines()[0][:60]}")
+                missing.append(f"{name} cell {number}: {cell.source.splitlines()[0][:60]}")
     assert not missing, "figures drawn but not shown:\n" + "\n".join(missing)
