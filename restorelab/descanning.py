@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,6 +43,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from restorelab import metrics, models
+from restorelab.comparison import with_quick_numbers, within_tolerance
 from restorelab.data import PairedPatches, SyntheticScans, course2023, descan18k
 from restorelab.infer import predict
 from restorelab.train import TrainConfig, Trainer, seed_everything
@@ -49,6 +52,8 @@ TABLE_FILE = Path(__file__).with_name("descanning.csv")
 COLUMNS = ("model", "registry", "params", "data", "setting", "steps", "batch", "patch", "seed",
            "y_mae", "psnr")  # fmt: skip
 KEY = ("model", "data", "setting")
+# A QUICK number's tolerance (benchmarks/quick_spread.py measures it), stored after the COLUMNS
+TOLERANCES = ("y_mae_tol", "psnr_tol")
 SETTINGS = ("QUICK", "full")
 INPUT_ROW = "scan (no model)"
 BASELINE_ROW = "Restormer small (ch. 9 baseline)"
@@ -286,44 +291,47 @@ def _typed(row: dict) -> dict:
     if missing:
         raise ValueError(f"descanning row {row} lacks {missing}")
     ints = ("params", "steps", "batch", "patch", "seed")
+    tolerances = {k: float(row[k]) if row.get(k) not in (None, "") else None for k in TOLERANCES}
     return {**{k: row[k] for k in COLUMNS}, **{k: int(row[k]) for k in ints},
-            "y_mae": float(row["y_mae"]), "psnr": float(row["psnr"])}  # fmt: skip
+            "y_mae": float(row["y_mae"]), "psnr": float(row["psnr"]), **tolerances}  # fmt: skip
 
 
 def load_table(path: str | Path = TABLE_FILE) -> list[dict]:
-    """The stored rows of ``path`` (the :data:`COLUMNS`), in file order."""
+    """The stored rows of ``path`` (the :data:`COLUMNS` and :data:`TOLERANCES`), in file order."""
     with open(path, newline="") as handle:
         return [_typed(row) for row in csv.DictReader(handle)]
 
 
-def store_rows(rows: Sequence[dict], path: str | Path = TABLE_FILE) -> None:
-    """Add ``rows`` to ``path``, replacing those with the same (model, data, setting); atomic."""
-    path = Path(path)
-    kept = load_table(path) if path.exists() else []
-    new = [_typed(row) for row in rows]
-    keys = {tuple(row[k] for k in KEY) for row in new}
-    merged = [row for row in kept if tuple(row[k] for k in KEY) not in keys] + new
+def _write(rows: Sequence[dict], path: Path) -> None:
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(handle, COLUMNS + TOLERANCES, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(merged)
+        writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
     os.replace(tmp, path)
 
 
+def store_rows(rows: Sequence[dict], path: str | Path = TABLE_FILE) -> None:
+    """Add ``rows`` to ``path``, replacing those with the same (model, data, setting) but keeping
+    their tolerances; atomic."""
+    path = Path(path)
+    kept = {tuple(row[k] for k in KEY): row for row in load_table(path)} if path.exists() else {}
+    new = []
+    for row in map(_typed, rows):
+        old = kept.pop(tuple(row[k] for k in KEY), {})
+        new.append({**row, **{k: row[k] if row[k] is not None else old.get(k) for k in TOLERANCES}})
+    _write([*kept.values(), *new], path)
+
+
 def matches_stored(live: Sequence[dict], path: str | Path = TABLE_FILE) -> bool:
-    """True when each live row has a stored twin within 0.05 of Y-MAE and 0.05 dB."""
-    stored = {tuple(row[k] for k in KEY): row for row in load_table(path)}
-    for row in map(_typed, live):
-        twin = stored.get(tuple(row[k] for k in KEY))
-        if twin is None:
-            print(f"no stored row for {tuple(row[k] for k in KEY)}")
-            return False
-        for name in ("y_mae", "psnr"):
-            if abs(row[name] - twin[name]) > 0.05:
-                print(f"{row['model']}: {name} {row[name]} now, {twin[name]} stored")
-                return False
-    return True
+    """True when each live row has a stored twin within its tolerances of Y-MAE and PSNR."""
+    return within_tolerance([_typed(row) for row in live], load_table(path), KEY, ("y_mae", "psnr"))
+
+
+def set_quick_numbers(numbers: dict, path: str | Path = TABLE_FILE) -> None:
+    """Store measured QUICK values and tolerances (``numbers[(model, data, metric)]``: ``base``
+    and ``tolerance``), atomically."""
+    _write([_typed(row) for row in with_quick_numbers(load_table(path), numbers, "data")], Path(path))
 
 
 @dataclass
@@ -340,14 +348,21 @@ class DescanTable:
         ]
         for r in self.rows:
             params = f"{r['params']:,}" if r["params"] else ""
+            spread = {k: f" ± {r[k + '_tol']:g}" if r.get(k + "_tol") else "" for k in ("y_mae", "psnr")}
             lines.append(f"| {r['model']} | {params} | {r['data']} | {r['setting']} | "
                          f"{r['steps']} x {r['batch']} x {r['patch']}² | {r['seed']} | "
-                         f"{r['y_mae']:.3f} | {r['psnr']:.2f} |")  # fmt: skip
+                         f"{r['y_mae']:.3f}{spread['y_mae']} | {r['psnr']:.2f}{spread['psnr']} |")  # fmt: skip
         lines.append(
             "\nEvery row: the same pages, steps, patches, optimiser, loss and seed (one code "
             "path, `restorelab.descanning`). Y-MAE: mean |Y_out - Y_clean| on full-range 8-bit "
             "Y over the held-out pages' pixels."
         )
+        if any(r.get("y_mae_tol") for r in self.rows):
+            lines.append(
+                "± : how far another CPU (AVX2 or AVX-512 kernels), thread count or seed moves "
+                "the number of a run this short (1.5 times the largest move measured by "
+                "`benchmarks/quick_spread.py`): rows closer than that are not ranked by it."
+            )
         return "\n".join(lines)
 
     def _repr_markdown_(self) -> str:
@@ -373,23 +388,35 @@ def course2023_table() -> str:
     return "\n".join(lines) + "\n\n" + COURSE_2023_NOTE
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m restorelab.descanning``: train every row and store them in descanning.csv."""
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m restorelab.descanning``: train every row and store them in descanning.csv
+    (``--check``: compare them with the stored rows instead; ``--json``: write them to a file)."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--setting", choices=SETTINGS, default="QUICK")
     parser.add_argument("--data", help="a DESCAN-18K or 2023 course folder (default: synthetic)")
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
     parser.add_argument("--out", help="run folders (resumable); default: none kept")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--seed", type=int, default=0, help="the runs' seed (stored rows: 0)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true",
+                      help="store nothing; exit 1 when a row is outside its stored tolerance")
+    mode.add_argument("--json", metavar="PATH", help="store nothing; write the rows to PATH")
     args = parser.parse_args(argv)
     quick = args.setting == "QUICK"
     data = descanning_data(args.data) if quick else descanning_data(args.data, 200, 8, 512)
-    budget = QUICK_BUDGET if quick else FULL_BUDGET
+    budget = dataclasses.replace(QUICK_BUDGET if quick else FULL_BUDGET, seed=args.seed)
     rows = run_table(data, budget, args.setting, args.rows, args.out, device=args.device,
                      progress=not quick, tensorboard=False)  # fmt: skip
+    if args.check:
+        return 0 if matches_stored(rows) else 1
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+        return 0
     store_rows(rows)
     print(descanning_table(args.setting))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -370,42 +370,41 @@ def draw_unet(model: UNetInpainter, path: str | Path | None = None):
     box = {"boxstyle": "round,pad=0.02,rounding_size=0.08", "linewidth": 1.2}
 
     def block(x: float, y: float, title: str, detail: str, colour: str) -> None:
-        ax.add_patch(FancyBboxPatch((x - 1.65, y - 0.38), 3.3, 0.76, facecolor=colour,
+        ax.add_patch(FancyBboxPatch((x - 1.65, y - 0.43), 3.3, 0.86, facecolor=colour,
                                     edgecolor="#2b5d9c", **box))  # fmt: skip
-        ax.text(x, y + 0.14, title, ha="center", va="center", fontsize=10, fontweight="bold")
-        ax.text(x, y - 0.16, detail, ha="center", va="center", fontsize=8.5)
+        ax.text(x, y + 0.22, title, ha="center", va="center", fontsize=10, fontweight="bold")
+        ax.text(x, y - 0.12, detail, ha="center", va="center", fontsize=8.5, linespacing=1.3)
 
     left, right, arrow = 1.9, 7.3, {"arrowstyle": "-|>", "color": "black", "lw": 1.1}
     in_ch = model.encoders[0].conv1.in_channels
     ax.text(left, 1.15, f"damaged image + mask ({in_ch} \u00d7 H \u00d7 W)", ha="center",
             fontsize=10, style="italic")  # fmt: skip
-    ax.annotate("", (left, 0.4), (left, 1.0), arrowprops=arrow)
+    ax.annotate("", (left, 0.45), (left, 1.0), arrowprops=arrow)
     conv = f"2 \u00d7 conv {kernel}\u00d7{kernel}"
     for level in range(depth + 1):
         y = -1.35 * level
         x = (left + right) / 2 if level == depth else left
         name = "bottleneck" if level == depth else f"encoder {level + 1}"
-        block(x, y, name, f"{conv}, {widths[level]} filters, LeakyReLU: "
-              f"{widths[level]} \u00d7 {size(level)}", "#e8f0fb")  # fmt: skip
+        block(x, y, name, f"{conv}, {widths[level]} filters, LeakyReLU\n"
+              f"\u2192 {widths[level]} \u00d7 {size(level)}", "#e8f0fb")  # fmt: skip
         if level < depth:
             nx = (left + right) / 2 if level + 1 == depth else left
-            ax.annotate("", (nx - (1.0 if level + 1 == depth else 0), y - 1.35 + 0.4),
-                        (left, y - 0.4), arrowprops=arrow)  # fmt: skip
-            ax.text(left - 0.1 if level + 1 < depth else left + 0.5, y - 0.68, "max-pool 2",
-                    ha="right" if level + 1 < depth else "left", fontsize=8.5, color="#444444")  # fmt: skip
+            ax.annotate("", (nx - (1.0 if level + 1 == depth else 0), y - 1.35 + 0.45),
+                        (left, y - 0.45), arrowprops=arrow)  # fmt: skip
+            ax.text(left - 0.1, y - 0.68, "max-pool 2", ha="right", fontsize=8.5, color="#444444")
     for level in reversed(range(depth)):
         y = -1.35 * level
-        block(right, y, f"decoder {level + 1} (FiLM)", f"{conv}, {widths[level]} filters: "
-              f"{widths[level]} \u00d7 {size(level)}", "#fdf1e0")  # fmt: skip
-        below = ((left + right) / 2 + 1.0, y - 1.35 + 0.4) if level + 1 == depth else (right, y - 1.35 + 0.38)
-        ax.annotate("", (right, y - 0.4), below, arrowprops=arrow)
-        ax.text(right + 0.1, y - 0.7, "transposed conv 2\u00d72, stride 2", fontsize=8.5,
-                color="#444444")  # fmt: skip
+        block(right, y, f"decoder {level + 1} (FiLM)", f"{conv}, {widths[level]} filters\n"
+              f"\u2192 {widths[level]} \u00d7 {size(level)}", "#fdf1e0")  # fmt: skip
+        below = ((left + right) / 2 + 1.0, y - 1.35 + 0.45) if level + 1 == depth else (right, y - 1.35 + 0.45)
+        ax.annotate("", (right, y - 0.45), below, arrowprops=arrow)
+        ax.text(right + (0.1 if level + 1 < depth else 0.3), y - 0.68,
+                "transposed conv\n2\u00d72, stride 2", fontsize=8.5, va="center", color="#444444")  # fmt: skip
         ax.annotate("", (right - 1.67, y), (left + 1.67, y),
                     arrowprops={**arrow, "color": "#c0392b", "linestyle": "--"})  # fmt: skip
         ax.text((left + right) / 2, y + 0.1, "skip: concatenate", ha="center", fontsize=8.5,
                 color="#c0392b")  # fmt: skip
-    ax.annotate("", (right, 1.0), (right, 0.4), arrowprops=arrow)
+    ax.annotate("", (right, 1.0), (right, 0.45), arrowprops=arrow)
     ax.text(right, 1.15, f"1\u00d71 conv \u2192 restored image ({model.head.out_channels} \u00d7 H \u00d7 W)",
             ha="center", fontsize=10, style="italic")  # fmt: skip
     embed = model.embedding.embedding_dim

@@ -164,7 +164,8 @@ def gan_curves_figure(
     falls towards 0 when the generator is starved.
     """
     with page_style():
-        fig, axes = plt.subplots(1, 3, figsize=(PAGE_WIDTH, 3.2))
+        fig, axes = plt.subplots(1, 3, figsize=(PAGE_WIDTH, 3.2 + 0.25 * len(histories)),
+                                 layout="constrained")  # fmt: skip
         for index, (label, rows) in enumerate(histories.items()):
             colour = f"C{index}"
             train = [r for r in rows if r.get("kind") == "train" and "g_grad_norm" in r]
@@ -176,8 +177,8 @@ def gan_curves_figure(
         axes[0].set(xlabel="step", title="discriminator loss")
         axes[1].set(xlabel="step", title="D's mean logit: real —, fake --")
         axes[2].set(xlabel="step", yscale="log", title="generator gradient norm")
-        axes[0].legend()
-        fig.tight_layout()
+        # below the panels, where no curve runs: one run per line, each label whole
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=1)
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig

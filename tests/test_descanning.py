@@ -66,10 +66,11 @@ def test_store_load_and_match_the_stored_table(tmp_path, pages):
     path = tmp_path / "descanning.csv"
     row = descanning.table_row("DnCNN", None, pages, TINY, "QUICK")
     row |= {"registry": "dncnn", "params": 5, "y_mae": 10.0, "psnr": 20.0}
-    descanning.store_rows([row], path)
+    descanning.store_rows([row | {"y_mae_tol": 0.05, "psnr_tol": 0.05}], path)
     descanning.store_rows([row | {"y_mae": 9.0}], path)  # the same key: replaced
     stored = descanning.load_table(path)
     assert len(stored) == 1 and stored[0]["y_mae"] == 9.0
+    assert stored[0]["y_mae_tol"] == 0.05  # a new measurement keeps the stored tolerance
     assert descanning.matches_stored([row | {"y_mae": 9.04}], path)
     assert not descanning.matches_stored([row | {"y_mae": 9.2}], path)
     assert not descanning.matches_stored([row | {"setting": "full"}], path)

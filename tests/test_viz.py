@@ -75,8 +75,8 @@ ROW = dict(chapter=2, model="AR-CNN", task="JPEG q10", benchmark="Classic5", met
 def test_comparison_table_live_rows_replace_stored_ones(tmp_path):
     path = tmp_path / "results.csv"
     path.write_text(
-        "chapter,model,task,benchmark,metric,params,setting,psnr,ssim,convention\n"
-        "2,AR-CNN,JPEG q10,Classic5,grey,106561,QUICK,27.50,0.7500,restorelab\n"
+        "chapter,model,task,benchmark,metric,params,setting,psnr,ssim,convention,psnr_tol,ssim_tol\n"
+        "2,AR-CNN,JPEG q10,Classic5,grey,106561,QUICK,27.50,0.7500,restorelab,0.05,0.002\n"
         "2,AR-CNN,JPEG q10,Classic5,grey,106561,paper,29.03,0.7929,DnCNN paper\n"
         "3,DnCNN-S,Gaussian,Set12,grey,557057,paper,30.44,,DnCNN paper\n"
     )
