@@ -3,8 +3,8 @@
 Taught in chapter 7: the perceptual loss (:class:`restorelab.losses.PerceptualLoss`) compares
 VGG19 features, LPIPS (:class:`restorelab.metrics.LPIPS`) AlexNet features. The weights download
 once from download.pytorch.org into torch hub's cache (``torch.hub.get_dir()/checkpoints``, by
-default ``~/.cache/torch/hub/checkpoints``), as on Colab. Offline, :func:`load_weights` raises an
-error that names the missing file, where to put it and where to get it.
+default ``~/.cache/torch/hub/checkpoints``), as on Colab. Offline, :func:`load_weights` raises a
+:class:`MissingWeightsError` that names the missing file, where to put it and where to get it.
 
 ``pretrained=False`` gives the same architecture with random weights: for tests only. A loss or
 distance computed with it is *not* a VGG loss or LPIPS, and the course labels it so.
@@ -12,6 +12,10 @@ distance computed with it is *not* a VGG loss or LPIPS, and the course labels it
 
 from __future__ import annotations
 
+import contextlib
+import io
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,25 +60,45 @@ def weights_file(weights: WeightsEnum) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
 
 
-def missing_weights_message(weights: WeightsEnum, error: BaseException) -> str:
-    """What to do when ``weights`` cannot be downloaded: the file, where it goes, its URL."""
-    path = weights_file(weights)
-    return (
-        f"could not load the ImageNet weights {weights} ({type(error).__name__}: {error}). "
-        f"The file {path.name} is missing from {path.parent}: restorelab downloads it from "
-        f"{weights.url} on first use (Colab does this by itself). Offline, download it on "
-        f"another machine (e.g. `wget {weights.url}`) and copy it to {path}, or set TORCH_HOME "
-        "to a folder whose hub/checkpoints/ holds it. Tests use pretrained=False (random "
-        "weights, whose numbers mean nothing)."
-    )
+class MissingWeightsError(RuntimeError):
+    """ImageNet weights that are neither in torch hub's cache nor downloadable (offline).
+
+    ``str(error)`` says the file, where it goes and where to get it; ``error.summary`` says it in
+    one line (what a chapter prints where it goes on without them).
+    """
+
+    def __init__(self, weights: WeightsEnum, error: BaseException, prefix: str = "") -> None:
+        path = weights_file(weights)
+        self.summary = (f"{prefix}the ImageNet weights {path.name} are not in torch hub's cache "
+                        f"and could not be downloaded ({type(error).__name__})")  # fmt: skip
+        super().__init__(
+            f"{prefix}could not load the ImageNet weights {weights} ({type(error).__name__}: "
+            f"{error}). The file {path.name} is missing from {path.parent}: restorelab downloads "
+            f"it from {weights.url} on first use (Colab does this by itself). Offline, download "
+            f"it on another machine (e.g. `wget {weights.url}`) and copy it to {path}, or set "
+            "TORCH_HOME to a folder whose hub/checkpoints/ holds it. Tests use pretrained=False "
+            "(random weights, whose numbers mean nothing)."
+        )
+
+
+@contextlib.contextmanager
+def quiet_download() -> Iterator[None]:
+    """No "Downloading: ..." line from torch hub and no torchvision deprecation warning (the
+    lpips package still passes ``pretrained=``): a page shows one line when weights are missing."""
+    quiet = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+        warnings.simplefilter("ignore", UserWarning)
+        yield
 
 
 def load_weights(weights: WeightsEnum) -> dict[str, torch.Tensor]:
-    """The state dict of ``weights`` (downloaded once into torch hub's cache), or a clear error."""
+    """The state dict of ``weights`` (downloaded once into torch hub's cache), or a
+    :class:`MissingWeightsError`."""
     try:
-        return weights.get_state_dict(progress=False, check_hash=True)
+        with quiet_download():
+            return weights.get_state_dict(progress=False, check_hash=True)
     except (OSError, RuntimeError) as error:  # URLError is an OSError; a torn file a RuntimeError
-        raise RuntimeError(missing_weights_message(weights, error)) from error
+        raise MissingWeightsError(weights, error) from error
 
 
 def vgg19_features(pretrained: bool = True, until: str = "pool5") -> nn.Sequential:

@@ -192,19 +192,19 @@ class LPIPS(torch.nn.Module):
             import lpips
         except ImportError as error:
             raise ImportError("LPIPS needs the lpips package: pip install lpips") from error
-        try:
-            self.model = lpips.LPIPS(net=net, pnet_rand=not pretrained_backbone, verbose=False)
-        except (OSError, RuntimeError) as error:  # URLError is an OSError
-            from restorelab.backbones import (
-                LPIPS_BACKBONES,
-                imagenet_weights,
-                missing_weights_message,
-            )
+        from restorelab.backbones import (
+            LPIPS_BACKBONES,
+            MissingWeightsError,
+            imagenet_weights,
+            quiet_download,
+        )
 
-            raise RuntimeError(
-                f"LPIPS ({net}): {missing_weights_message(imagenet_weights(LPIPS_BACKBONES[net]), error)} For "
-                "LPIPS, pass pretrained_backbone=False for tests only."
-            ) from error
+        try:
+            with quiet_download():
+                self.model = lpips.LPIPS(net=net, pnet_rand=not pretrained_backbone, verbose=False)
+        except (OSError, RuntimeError) as error:  # URLError is an OSError
+            weights = imagenet_weights(LPIPS_BACKBONES[net])
+            raise MissingWeightsError(weights, error, prefix=f"LPIPS ({net}): ") from error
         self.model.eval().requires_grad_(False)
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

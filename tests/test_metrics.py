@@ -1,4 +1,5 @@
 import urllib.error
+import warnings
 
 import numpy as np
 import pytest
@@ -6,6 +7,7 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from restorelab import metrics
+from restorelab.backbones import MissingWeightsError
 from restorelab.data import embedded_photos
 from restorelab.io import to_uint8
 
@@ -130,7 +132,7 @@ def test_lpips_random_backbone_ranks_distortions():
     assert lpips(clean, heavily).item() > lpips(clean, slightly).item() > 0
 
 
-def test_lpips_says_clearly_when_weights_cannot_download(monkeypatch, tmp_path):
+def test_lpips_says_clearly_when_weights_cannot_download(monkeypatch, tmp_path, capsys):
     pytest.importorskip("lpips")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
 
@@ -138,5 +140,10 @@ def test_lpips_says_clearly_when_weights_cannot_download(monkeypatch, tmp_path):
         raise urllib.error.URLError("no internet")
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
-    with pytest.raises(RuntimeError, match="pretrained_backbone=False"):
-        metrics.LPIPS(pretrained_backbone=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torchvision's deprecation warnings stay inside
+        with pytest.raises(MissingWeightsError, match="alexnet-owt-.*missing from") as raised:
+            metrics.LPIPS(pretrained_backbone=True)
+    assert "\n" not in raised.value.summary and "LPIPS (alex)" in raised.value.summary
+    printed = capsys.readouterr()
+    assert printed.out == printed.err == ""  # no "Downloading: ..." line on a page

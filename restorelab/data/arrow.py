@@ -14,6 +14,7 @@ import itertools
 import json
 import tempfile
 import uuid
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
+from tqdm import TqdmWarning
 
 from restorelab.io import ImageReadError, decode_image, read_image
 
@@ -172,7 +174,9 @@ def write_arrow_images(
     ``column_values(path, "label")``.
     """
     try:
-        import datasets
+        with warnings.catch_warnings():  # it imports tqdm.auto, which warns in a kernel without ipywidgets
+            warnings.simplefilter("ignore", TqdmWarning)
+            import datasets
     except ImportError as error:
         raise ImportError(
             "writing Arrow data needs datasets: pip install 'restorelab[data]'"
