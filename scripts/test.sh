@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set everything up, then run every check CI runs. Each notebook is executed once:
 #   lint                ruff on the package, tests, benchmarks and the site's Sphinx extension
+#   actionlint          the GitHub Actions workflow that tests and publishes the book
 #   labs check          labs/ is exactly what solutions/ generates
 #   unit tests          the package's tests, in parallel (pytest-xdist)
 #   labs                labs/ run with papermill: only exercise cells raise, the checks report
@@ -54,6 +55,7 @@ stage setup bash scripts/setup.sh
 . .venv/bin/activate
 export PYDEVD_DISABLE_FILE_VALIDATION=1
 stage lint ruff check restorelab tests benchmarks _ext
+stage actionlint actionlint .github/workflows/book.yml
 stage "labs check" restorelab labs check
 # Agg for the unit tests only: in notebook kernels it would replace the inline backend and the
 # book would be built without its figures.
