@@ -55,14 +55,25 @@ def number(
 
 
 def tile_size(text: str) -> int:
-    """An argparse ``type`` for ``--tile``: 0 (whole images) or more than the tile overlap."""
+    """An argparse ``type`` for ``--tile``: 0 (whole images) or a tile
+    :func:`restorelab.infer.check_tile` accepts with the overlap ``TILE_OVERLAP``."""
+    from restorelab.infer import check_tile, tile_rule
+
     value = number(int, 0)(text)
-    if 0 < value <= TILE_OVERLAP:
-        raise argparse.ArgumentTypeError(
-            f"expected 0 (no tiling) or more than {TILE_OVERLAP} (the tiles overlap by "
-            f"{TILE_OVERLAP} pixels), got {text}"
-        )
+    try:
+        check_tile(value, TILE_OVERLAP)
+    except ValueError:
+        rule = tile_rule(TILE_OVERLAP)
+        raise argparse.ArgumentTypeError(f"expected {rule}, got {text}") from None
     return value
+
+
+def folder_name(text: str) -> str:
+    """An argparse ``type`` for an output folder: a non-empty name (``--out ""`` would write into
+    the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a folder name, got {text!r}")
+    return text
 
 
 def device_name(text: str) -> str:
@@ -93,7 +104,13 @@ def _demo(args: argparse.Namespace) -> int:
     from restorelab.demo import run_demo
 
     metrics = run_demo(args.out, scale=args.scale, steps=args.steps, seed=args.seed)
-    return 0 if metrics["model_psnr_y"] > metrics["bicubic_psnr_y"] else 1
+    model, bicubic = metrics["model_psnr_y"], metrics["bicubic_psnr_y"]
+    if model > bicubic:
+        return 0
+    print(f"restorelab demo: SRCNN ({model:.2f} dB) does not beat bicubic ({bicubic:.2f} dB, "
+          f"Y-PSNR on the held-out photos) after {args.steps} step(s): train longer (the default "
+          "--steps 1000 does, in about a minute on a CPU)", file=sys.stderr)  # fmt: skip
+    return 1
 
 
 # what each task's input is called in the tables (the "do nothing" baseline)
@@ -175,6 +192,7 @@ def _train(args: argparse.Namespace) -> int:
         lr=args.lr,
         val_every=args.val_every,
         checkpoint_every=args.checkpoint_every,
+        grad_clip=args.grad_clip,
         seed=args.seed,
         amp=args.amp,
         channels_last=args.channels_last,
@@ -190,7 +208,8 @@ def _train(args: argparse.Namespace) -> int:
         _check_model(trainer.model, task, args)
         trainer.fit(resume=args.resume, overwrite=args.overwrite, require_run=args.resume)
         if distributed.is_main():
-            print(json.dumps({"step": trainer.step, "best": trainer.best, "out": str(args.out)}))
+            best = trainer.best if math.isfinite(trainer.best) else None  # None: no score
+            print(json.dumps({"step": trainer.step, "best": best, "out": str(args.out)}))
     finally:
         distributed.shutdown()
     return 0
@@ -206,7 +225,7 @@ def _eval(args: argparse.Namespace) -> int:
         model = pretrained.load(args.checkpoint, args.device)
         task = pretrained.task(args.checkpoint)
     elif args.checkpoint:
-        model, task = load_checkpoint(args.checkpoint, args.device)
+        model, task = load_checkpoint(args.checkpoint, args.device)  # errors name the file
     else:  # score the classical baseline only
         model, task = None, _task(argparse.Namespace(**{**TASK_DEFAULTS, **vars(args)}))
     spec = task_spec(task)
@@ -335,7 +354,8 @@ def _add_competition(sub, debug: argparse.ArgumentParser) -> None:
     actions = competition.add_subparsers(dest="action", required=True)
     make = actions.add_parser("make", parents=[debug],
                               help="write OUT/public and OUT/private from paired images")  # fmt: skip
-    make.add_argument("out", help="the competition folder (public/ and private/ go in it)")
+    make.add_argument("out", type=folder_name,
+                      help="the competition folder (public/ and private/ go in it)")  # fmt: skip
     make.add_argument("--source", default="synthetic",
                       help="'synthetic' (SyntheticScans pages) or a folder with scan/ and clean/ "
                       "(or the 2023 layout train/scan, train/clean)")  # fmt: skip
@@ -412,7 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", parents=[debug],
                           help="train SRCNN x2 on embedded photos and compare with bicubic")  # fmt: skip
-    demo.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
+    demo.add_argument("--out", type=folder_name, default="runs/demo",
+                      help="output folder (default: runs/demo)")  # fmt: skip
     demo.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
     demo.add_argument("--steps", type=positive, default=1000)
     demo.add_argument("--seed", type=count, default=0)
@@ -435,6 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--patch-size", type=positive, default=48)
     train.add_argument("--lr", type=number(float, 0, above=True), default=1e-3)
     train.add_argument("--loss", default="l2", choices=("l1", "l2", "charbonnier"))
+    train.add_argument("--grad-clip", type=number(float, 0), default=0.0,
+                       help="clip the gradient norm to this (0: off; e.g. 1 when the loss "
+                       "diverges)")  # fmt: skip
     train.add_argument("--val-every", type=count, default=500, help="0: validate at the end only")
     train.add_argument("--seed", type=count, default=0)
     train.add_argument("--amp", default="auto", choices=("auto", "off", "bf16", "fp16"))
@@ -442,8 +466,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--compile", action="store_true")
     train.add_argument("--workers", type=count, default=0)
     train.add_argument("--device", type=device_name, default="auto")
-    train.add_argument("--out", default="runs/train", help="checkpoints and logs go here")
-    train.add_argument("--checkpoint-every", type=int, default=0,
+    train.add_argument("--out", type=folder_name, default="runs/train",
+                       help="checkpoints and logs go here")  # fmt: skip
+    train.add_argument("--checkpoint-every", type=count, default=0,
                        help="also write OUT/last.pt every N steps (it is always written before "
                        "each validation)")  # fmt: skip
     train.add_argument("--resume", action="store_true", help="continue the run in OUT")
@@ -471,7 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--degrade-here", action="store_true",
                           help="make Set5's LR images here instead of using the MATLAB files")  # fmt: skip
     evaluate.add_argument("--tile", type=tile_size, default=0,
-                          help=f"tile size for large images: 0 (none) or > {TILE_OVERLAP}")  # fmt: skip
+                          help=f"tile size for large images: 0 (none) or >= {2 * TILE_OVERLAP}")  # fmt: skip
     evaluate.add_argument("--device", type=device_name, default="cpu")
     evaluate.add_argument("--json", help="also write the table as JSON here")
     evaluate.set_defaults(func=_eval)

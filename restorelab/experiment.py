@@ -95,7 +95,10 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[nn.Module, T
     if "model" not in extra:
         raise ValueError(f"{path}: not a restorelab training checkpoint (no model name inside)")
     spec = dict(extra["task"])
-    task = make_task(spec.pop("name"), **spec)
+    try:
+        task = make_task(spec.pop("name"), **spec)
+    except (KeyError, TypeError, ValueError) as error:  # e.g. a task of scale 0
+        raise ValueError(f"{path}: the task it names cannot be made ({error})") from error
     model = models.build(extra["model"], extra["preset"], **extra["model_kwargs"])
     try:
         model.load_state_dict(state["model"])

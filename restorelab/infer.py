@@ -10,6 +10,26 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+MIN_TILE_STEP = 8  # pixels: the smallest move from one tile to the next
+
+
+def tile_rule(overlap: int) -> str:
+    """The tiles :func:`check_tile` accepts with ``overlap``, in words (for error messages)."""
+    step = max(overlap, MIN_TILE_STEP)
+    return (
+        f"0 (no tiling) or at least {overlap + step} (tiles overlap by {overlap} pixels and "
+        f"each must move on by at least {step})"
+    )
+
+
+def check_tile(tile: int, overlap: int) -> None:
+    """Refuse a ``tile`` that would crawl: 0 (no tiling) is fine, else each tile must move on by
+    ``tile - overlap`` >= max(``overlap``, :data:`MIN_TILE_STEP`) pixels. Work grows as
+    (tile / step)^2, so this bounds it at 4x the whole-image work (``--tile 17`` with the
+    overlap 16 would have moved 1 pixel a tile: 289x). Raises ValueError saying so."""
+    if overlap < 0 or tile < 0 or 0 < tile < overlap + max(overlap, MIN_TILE_STEP):
+        raise ValueError(f"tile must be {tile_rule(overlap)}, got {tile}")
+
 
 def model_device(model: nn.Module) -> torch.device:
     """The device of the model's first parameter (CPU for a model without parameters)."""
@@ -28,13 +48,9 @@ def predict(
 
     ``tile``: if > 0, process tiles of ``tile`` x ``tile`` input pixels overlapping by ``overlap``
     (each output pixel is taken from a tile where it lies ``overlap // 2`` pixels away from the
-    cut). ``amp``: bf16/fp16 autocast on CUDA.
+    cut); :func:`check_tile` refuses tiles that move on too little. ``amp``: bf16/fp16 autocast on CUDA.
     """
-    if overlap < 0 or tile < 0 or 0 < tile <= overlap:
-        raise ValueError(
-            f"tile must be 0 (no tiling) or larger than the overlap ({overlap} pixels), "
-            f"got tile={tile}"
-        )
+    check_tile(tile, overlap)
     if image.ndim not in (3, 4):
         raise ValueError(
             f"expected an image (C, H, W) or a batch (N, C, H, W), got {tuple(image.shape)}"
@@ -71,7 +87,7 @@ def _tiled(model: nn.Module, x: torch.Tensor, device: torch.device, tile: int, o
     receptive field.
     """
     n, _, h, w = x.shape
-    step = max(tile - overlap, 1)
+    step = tile - overlap
     margin = overlap // 2
     out = None
     for top in _starts(h, tile, step):

@@ -2,7 +2,9 @@
 
 Taught in chapter 0 (the introduction). Tensors are float32 (C, H, W) in [0, 1]; files and numpy
 arrays are uint8 (H, W) or (H, W, C). Every read error names the file. Grey and RGBA images are
-handled explicitly through ``mode``: nothing is converted silently.
+handled explicitly through ``mode``: nothing is converted silently. An EXIF orientation tag (a
+phone photo taken sideways, a scan rotated by its viewer) is applied on read, so every reader of
+the package (training, eval, pairs, the demo) sees the image upright, as a viewer shows it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import BinaryIO
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 MODES = ("rgb", "grey", "any")
@@ -62,8 +64,10 @@ def read_image(path: str | Path, mode: str = "rgb", alpha: str = "error") -> tor
     ``mode``: ``"rgb"`` (3 channels; a grey file raises), ``"grey"`` (1 channel; an RGB file
     raises) or ``"any"`` (whatever the file holds, 1 or 3 channels).
     ``alpha``: what to do with an alpha channel: ``"error"``, ``"drop"`` or ``"white"``
-    (composite over white). Every image mode PIL opens is converted to 8-bit levels or refused
-    by name: 16-bit, 32-bit integer and float (0-1 or 0-255) grey, palette, CMYK, ...
+    (composite over white). An EXIF orientation (2-8) is applied: the tensor is the image
+    upright, as a viewer shows it (orientation 6: a stored W x H is read H x W). Every image
+    mode PIL opens is converted to 8-bit levels or refused by name: 16-bit, 32-bit integer and
+    float (0-1 or 0-255) grey, palette, CMYK, ...
     """
     path = Path(path)
     if not path.is_file():
@@ -91,13 +95,20 @@ def _decode(file: Path | BinaryIO, mode: str, alpha: str, source: str) -> torch.
     try:
         with Image.open(file) as image:
             image.load()
-            array = _pixels(image, source)
+            array = _pixels(_upright(image), source)
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError,
             ValueError) as error:  # fmt: skip
         if isinstance(error, ImageReadError):
             raise
         raise ImageReadError(f"{source}: cannot read the image ({error})") from error
     return to_tensor(_to_mode(array, mode, source, alpha))
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """``image`` turned by its EXIF orientation tag (PIL's ``exif_transpose``); as is without one."""
+    if image.getexif().get(ExifTags.Base.Orientation, 1) == 1:
+        return image
+    return ImageOps.exif_transpose(image)
 
 
 def _pixels(image: Image.Image, source: str) -> np.ndarray:
@@ -209,12 +220,19 @@ def centre_crop(image: torch.Tensor, size: int | None) -> torch.Tensor:
     return image[..., top : top + size, left : left + size]
 
 
+def is_image_name(name: str) -> bool:
+    """Whether a file name is one the package reads as an image: an :data:`IMAGE_SUFFIXES`
+    suffix, and not a dot-file (macOS writes ``._photo.png`` resource files beside copies)."""
+    return not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES
+
+
 def list_images(folder: str | Path) -> list[Path]:
-    """Image files directly inside ``folder``, sorted by name; raises if there are none."""
+    """Image files directly inside ``folder`` (:func:`is_image_name`: dot-files skipped), sorted
+    by name; raises if there are none. Training, eval and paired folders list with it."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(p for p in folder.iterdir() if is_image_name(p.name))
     if not files:
         raise FileNotFoundError(f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)})")
     return files

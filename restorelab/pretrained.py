@@ -6,9 +6,10 @@ Taught in chapters 1-4, which show a reference model beside the one they train i
 batch, wall time and hardware, the commit, and its evaluation table with the metric convention.
 
 Weights are safetensors files (never pickles), stored in the package while each is at most 4 MB
-(fp16 where that moves no reported PSNR by more than 0.01 dB). A reference may instead name a
+(fp16 where that moves no reported PSNR by more than 0.01 dB), each checked on every load
+against the ``sha256`` its model card records. A reference may instead name a
 ``url`` with its ``sha256``: it is downloaded once to ``~/.cache/restorelab/weights`` and
-checked; offline, the error says which file is missing and where to put it.
+checked (then on every load too); offline, the error says which file is missing and where to put it.
 """
 
 from __future__ import annotations
@@ -106,8 +107,10 @@ def info(name: str) -> dict:
     path = card_path(name)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no model card for {name!r} (not trained yet?)")
-    return json.loads(path.read_text())
-
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not a readable model card ({error})") from None
 
 
 def _download(url: str, sha256: str, target: Path) -> None:
@@ -145,6 +148,27 @@ def weights_path(name: str) -> Path:
     return cached
 
 
+def check_weights(name: str, path: str | Path) -> None:
+    """Refuse weights whose SHA-256 is not the one recorded for reference ``name``: the
+    reference's ``sha256`` for hosted weights, else its model card's ``sha256`` (the file in the
+    package). Raises ValueError naming the file (a flipped byte would otherwise load silently)."""
+    ref = _reference(name)
+    if ref.url is not None:
+        expected, where = ref.sha256, f"restorelab.pretrained.REFERENCES[{name!r}]"
+        fix = "delete it to download it again"
+    else:
+        expected, where = info(name).get("sha256"), f"its model card {card_path(name).name}"
+        fix = "reinstall restorelab"
+    if not expected:
+        raise ValueError(f"{path}: {where} records no sha256 to check the weights against")
+    found = file_sha256(path)
+    if found != expected:
+        raise ValueError(
+            f"{path}: damaged weights: their sha256 is not the one recorded in {where} "
+            f"({expected[:12]}..., found {found[:12]}...); {fix}"
+        )
+
+
 def build(name: str) -> nn.Module:
     """The untrained network of reference ``name``."""
     ref, channels = _reference(name), task(name).model_channels
@@ -163,6 +187,7 @@ def load(name: str, device: str | torch.device = "cpu") -> nn.Module:
     from safetensors.torch import load_file
 
     path = weights_path(name)
+    check_weights(name, path)
     model = build(name)
     try:
         state = load_file(str(path))
@@ -293,3 +318,34 @@ def card_markdown(name: str) -> str:
         f"Convention: {card['convention']}.",
     ]
     return "\n".join(lines)
+
+
+def _number(metric: str, value: float) -> str:
+    return f"{value:.2f} dB" if "psnr" in metric else f"{value:.4f}"
+
+
+def listing() -> str:
+    """One line per reference checkpoint: name, model, task, and its card's scores (model vs
+    input, on each benchmark); what ``python -m restorelab.pretrained`` prints."""
+    lines = []
+    for name in available():
+        spec = _reference(name).task
+        settings = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "name" and v is not None)
+        try:
+            card = info(name)
+        except (FileNotFoundError, ValueError) as error:
+            lines.append(f"{name}: {error}")
+            continue
+        scores = "; ".join(
+            f"{bench} " + ", ".join(f"{metric} {_number(metric, value)} (input "
+                                    f"{_number(metric, rows['input'][metric])})"
+                                    for metric, value in rows["model"].items())
+            for bench, rows in card["evaluation"].items()
+        )  # fmt: skip
+        lines.append(f"{name}: {card['model']}, {spec['name']} ({settings}); {scores}; "
+                     f"{budget(name)}")  # fmt: skip
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(listing())

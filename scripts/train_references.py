@@ -37,7 +37,7 @@ from restorelab.cli import main as restorelab_main
 from restorelab.data import embedded_photos
 from restorelab.data.benchmarks import SHARED
 from restorelab.data.embedded import LEAKS_INTO_BENCHMARKS, TRAIN_PHOTOS
-from restorelab.io import list_images, read_image, to_uint8
+from restorelab.io import file_sha256, list_images, read_image, to_uint8
 from restorelab.models import count_params
 
 VALIDATIONS = 10  # validations per run (best.pt is picked on the embedded validation photos)
@@ -123,6 +123,15 @@ def pack(runs: Path, target: Path) -> None:
     print(f"packed {target} ({target.stat().st_size / 1e6:.1f} MB)")
 
 
+def save_and_record(name: str, state: dict, target: Path, half: bool) -> None:
+    """Write the weights and record their sha256 in the model card at once: pretrained.load
+    refuses weights whose checksum is not the card's."""
+    pretrained.save_weights(state, target, half=half)
+    path = pretrained.card_path(name)
+    card = json.loads(path.read_text()) if path.exists() else {"name": name}
+    path.write_text(json.dumps({**card, "sha256": file_sha256(target)}, indent=2) + "\n")
+
+
 def publish(args: argparse.Namespace) -> None:
     from safetensors.torch import load_file
 
@@ -133,14 +142,14 @@ def publish(args: argparse.Namespace) -> None:
         target = pretrained.WEIGHTS / f"{name}.safetensors"
         scores = {}
         for half in (False, True):
-            pretrained.save_weights(state, target, half=half)
+            save_and_record(name, state, target, half)
             scores[half] = pretrained.evaluate(name)
         gap = max(
             abs(scores[True][bench]["model"][key] - scores[False][bench]["model"][key])
             for bench in scores[False] for key in scores[False][bench]["model"] if "psnr" in key
         )  # fmt: skip
         half = gap <= 0.01
-        pretrained.save_weights(state, target, half=half)
+        save_and_record(name, state, target, half)
         model = pretrained.load(name)
         card = {
             **{k: run[k] for k in ("command", "steps", "wall_seconds", "hardware", "torch",
@@ -157,6 +166,7 @@ def publish(args: argparse.Namespace) -> None:
                          f"(float16 moves PSNR by at most {gap:.4f} dB)",
             "evaluation": scores[half],
             "convention": pretrained.convention(name),
+            "sha256": file_sha256(target),
         }  # fmt: skip
         pretrained.card_path(name).write_text(json.dumps(card, indent=2) + "\n")
         print(json.dumps({"name": name, "evaluation": card["evaluation"]}))

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import re
+import runpy
+import shutil
 
 import pytest
 import torch
 
 from restorelab import pretrained
 from restorelab.data import benchmark_dir
+from restorelab.io import file_sha256
 from restorelab.models import count_params
 
 NAMES = pretrained.available()
@@ -127,10 +132,49 @@ def test_missing_weights_without_a_url_say_how_to_get_them(monkeypatch, tmp_path
 
 
 def test_corrupt_weights_name_the_file(monkeypatch, tmp_path) -> None:
+    shutil.copy(pretrained.card_path("dncnn-s25"), tmp_path)
     monkeypatch.setattr(pretrained, "WEIGHTS", tmp_path)
     (tmp_path / "dncnn-s25.safetensors").write_bytes(b"not a safetensors file")
-    with pytest.raises(ValueError, match="dncnn-s25.safetensors: not a readable"):
+    with pytest.raises(ValueError, match=r"dncnn-s25\.safetensors: damaged weights: their sha256"):
         pretrained.load("dncnn-s25")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_card_records_the_sha256_of_its_weights(name: str) -> None:
+    assert pretrained.info(name)["sha256"] == file_sha256(pretrained.weights_path(name))
+
+
+def test_one_flipped_byte_is_refused_naming_the_file(monkeypatch, tmp_path) -> None:
+    for suffix in (".json", ".safetensors"):
+        shutil.copy(pretrained.WEIGHTS / f"srcnn-x2{suffix}", tmp_path)
+    monkeypatch.setattr(pretrained, "WEIGHTS", tmp_path)
+    pretrained.load("srcnn-x2")  # the copy loads
+    weights = tmp_path / "srcnn-x2.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-100] ^= 0x01  # one bit of one weight: the file still parses
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(weights))}: damaged weights: their "
+                       r"sha256 is not the one recorded in its model card srcnn-x2\.json "
+                       r"\(7e6d793cd09e\.\.\., found [0-9a-f]{12}\.\.\.\); reinstall restorelab$"):  # fmt: skip
+        pretrained.load("srcnn-x2")
+
+
+def test_a_card_without_a_sha256_is_refused(monkeypatch, tmp_path) -> None:
+    card = json.loads(pretrained.card_path("srcnn-x2").read_text())
+    del card["sha256"]
+    (tmp_path / "srcnn-x2.json").write_text(json.dumps(card))
+    shutil.copy(pretrained.WEIGHTS / "srcnn-x2.safetensors", tmp_path)
+    monkeypatch.setattr(pretrained, "WEIGHTS", tmp_path)
+    with pytest.raises(ValueError, match="srcnn-x2.json records no sha256"):
+        pretrained.load("srcnn-x2")
+
+
+def test_running_the_module_lists_the_checkpoints_and_their_scores(capsys) -> None:
+    runpy.run_path(pretrained.__file__, run_name="__main__")
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == NAMES
+    srcnn = pretrained.info("srcnn-x2")["evaluation"]["Set5"]
+    assert f"Set5 psnr_y {srcnn['model']['psnr_y']:.2f} dB (input " in lines[-1]
 
 
 def test_cli_evaluates_a_reference_by_name(capsys) -> None:

@@ -22,6 +22,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -38,7 +40,6 @@ METRIC = "Y-MAE: mean |Y_restored - Y_clean| over all test pixels, full-range 8-
 CSV_METRIC = (
     "mean-Y MAE (2023 CSV format): mean over test images of |mean Y submitted - mean Y clean|"
 )
-
 
 
 def mean_y(image: torch.Tensor) -> float:
@@ -92,21 +93,52 @@ def make(
     ``pairs[i]`` is ``(scan, clean)``, float (3, H, W) in [0, 1] (a
     :class:`restorelab.data.PairedFolder` or :class:`restorelab.data.SyntheticScans`).
     ``source`` describes where the pairs came from (recorded privately). Returns the manifest.
+    Everything is written in a temporary folder inside ``out`` and renamed into place at the
+    end: a failure (a pair of two sizes, a full disk) leaves no ``public`` or ``private`` there,
+    so the rerun starts afresh.
     """
     out = Path(out)
     names = pair_names(pairs)
+    what = source or "the source"
+    if len(names) < 2:
+        raise ValueError(
+            f"a competition needs at least 2 pairs (one to train on, one to test); {what} has "
+            f"{len(names)}"
+        )
     if not 0 < test_count < len(names):
-        raise ValueError(f"test_count must be from 1 to {len(names) - 1}, got {test_count}")
-    public, private = out / "public", out / "private"
-    for folder in (public, private):
+        raise ValueError(
+            f"{what} has {len(names)} pairs: test_count must be from 1 to {len(names) - 1} "
+            f"(--test: the pairs held out; at least one is left to train on), got {test_count}"
+        )
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(
+            f"{out}: a file, not a folder; choose a folder for the competition"
+        )
+    for folder in (out / "public", out / "private"):
         if folder.exists() and any(folder.iterdir()):
             raise FileExistsError(f"{folder}: already holds files; choose an empty folder")
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".making-", dir=out))  # renamed into place at the end
+    try:
+        manifest = _write_all(pairs, names, work, test_count, seed, source)
+        for side in ("private", "public"):
+            os.replace(work / side, out / side)  # an empty folder of that name is replaced
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return manifest
+
+
+def _write_all(
+    pairs: Sequence, names: list[str], work: Path, test_count: int, seed: int, source: str
+) -> dict:
+    """Write ``work/public`` and ``work/private`` (see :func:`make`); returns the manifest."""
+    public, private = work / "public", work / "private"
     order = np.random.default_rng(seed).permutation(len(names))
     test = sorted(int(i) for i in order[:test_count])
     split = {names[i]: ("test" if i in set(test) else "train") for i in range(len(names))}
-    private.mkdir(parents=True, exist_ok=True)
+    private.mkdir()
     os.chmod(private, 0o700)
-    public.mkdir(parents=True, exist_ok=True)
+    public.mkdir()
     files: dict[str, dict[str, str]] = {"public": {}, "private": {}}
     sizes, sample = {}, {}
     for index, name in enumerate(names):

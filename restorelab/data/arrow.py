@@ -27,6 +27,14 @@ from tqdm import TqdmWarning
 from restorelab.io import ImageReadError, decode_image, read_image
 
 
+def _read_json(path: Path) -> dict:
+    """A JSON file of a saved dataset; a broken one raises ValueError naming it."""
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not readable JSON ({error})") from None
+
+
 def _shards(path: Path, split: str | None) -> list[Path]:
     """The Arrow files of a ``.arrow`` file, a saved Dataset or a saved DatasetDict folder."""
     if path.is_file():
@@ -34,14 +42,14 @@ def _shards(path: Path, split: str | None) -> list[Path]:
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: no such file or folder")
     if (path / "dataset_dict.json").is_file():
-        splits = json.loads((path / "dataset_dict.json").read_text())["splits"]
+        splits = _read_json(path / "dataset_dict.json")["splits"]
         if split is None:
             raise ValueError(f"{path}: a DatasetDict with splits {splits}; pass split=")
         if split not in splits:
             raise ValueError(f"{path}: no split {split!r}; it has {splits}")
         path = path / split
     if (path / "state.json").is_file():
-        files = json.loads((path / "state.json").read_text()).get("_data_files", [])
+        files = _read_json(path / "state.json").get("_data_files", [])
         if files:
             return [path / f["filename"] for f in files]
     shards = sorted(path.glob("*.arrow"))

@@ -11,7 +11,7 @@ from restorelab.train.checkpoint import load_weights, read_checkpoint, save_atom
 from restorelab.train.config import TrainConfig, amp_dtype, seed_everything
 from restorelab.train.gan import GANConfig, GANTrainer, interpolate_weights
 from restorelab.train.sampling import StepSampler
-from restorelab.train.trainer import Trainer
+from restorelab.train.trainer import Trainer, TrainingDiverged
 
 __all__ = [
     "GANConfig",
@@ -19,6 +19,7 @@ __all__ = [
     "StepSampler",
     "TrainConfig",
     "Trainer",
+    "TrainingDiverged",
     "amp_dtype",
     "interpolate_weights",
     "load_weights",

@@ -188,6 +188,7 @@ def open_run(
 ) -> tuple[dict | None, bool]:
     """What a ``fit`` into ``out_dir`` starts from: ``(checkpoint state or None, rewrite_logs)``.
 
+    * ``out_dir`` an existing file: NotADirectoryError, before any step;
     * temporary files of saves that were killed are removed;
     * ``overwrite``: the run there is deleted, training starts at step 0;
     * neither flag: a folder holding a run is refused (FileExistsError offering both flags);
@@ -199,6 +200,10 @@ def open_run(
     """
     if resume and overwrite:
         raise ValueError("--resume and --overwrite contradict each other: pass one of them")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(
+            f"{out_dir}: a file, not a folder; checkpoints and logs need a folder (another --out)"
+        )
     stale = sorted(out_dir.glob(TEMP_PATTERN))
     for path in stale:
         path.unlink(missing_ok=True)

@@ -61,6 +61,9 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)  # free-form notes kept in the checkpoint
 
     def __post_init__(self) -> None:
+        for name in ("val_every", "checkpoint_every"):  # 0: off; a negative N acted as -N
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0 (0: off), got {getattr(self, name)}")
         if not self.progressive:
             return
         phases = tuple(tuple(int(v) for v in phase) for phase in self.progressive)

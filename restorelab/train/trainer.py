@@ -25,6 +25,8 @@ Taught in chapter 1 (several GPUs: the appendix). One loop for every model of th
   (chapter 8) only when ``TrainConfig.comet`` asks for it;
 * ``scheduler="plateau"`` (chapter 8): the LR is cut by ``gamma`` after ``patience``
   validations without a new best ``monitor`` score; the count is in the checkpoint;
+* a step whose loss is NaN or infinite stops the run with :class:`TrainingDiverged` (naming
+  the step and what to try) before anything of it is logged or saved;
 * a pair's input may be a tuple of the network's arguments (the inpainter's image and class).
 """
 
@@ -60,6 +62,22 @@ MakePair = Callable[[Batch, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
 Validate = Callable[[nn.Module], dict[str, float]]
 CSV_FIELDS = ["step", "kind", "name", "value"]
 UNLOGGED = ("step", "kind", "seconds")  # seconds: TensorBoard only, so log.csv is reproducible
+
+
+class TrainingDiverged(ValueError):
+    """A step's loss (any step metric named ``*loss*``; grad norms may be infinite on the steps
+    an fp16 gradient scaler skips) is NaN or infinite: the run stops there, with one line naming
+    the step and what to try; the weights of that step are not saved."""
+
+    def __init__(self, step: int, losses: dict[str, float], config: TrainConfig) -> None:
+        bad = ", ".join(f"{k} {v}" for k, v in losses.items() if not math.isfinite(v))
+        bad = bad or "the loss of another rank"
+        super().__init__(
+            f"step {step}: {bad}: training diverged and stopped (this step is not saved); try "
+            f"a lower --lr (now {config.lr:g}), fp32 (--amp off) or gradient clipping "
+            "(--grad-clip 1)"
+        )
+        self.step = step
 
 
 class Trainer:
@@ -409,9 +427,13 @@ class Trainer:
         if cfg.prefetch:
             batches = Prefetcher(batches, self.device, depth=cfg.prefetch)
         for batch in batches:
-            self.running.append(
-                self.step_metrics(batch if cfg.prefetch else _on(batch, self.device))
-            )
+            metrics = self.step_metrics(batch if cfg.prefetch else _on(batch, self.device))
+            losses = {name: value for name, value in metrics.items() if "loss" in name}
+            if not math.isfinite(distributed.mean(sum(losses.values()))):  # on every rank
+                if progress is not None:
+                    progress.close()
+                raise TrainingDiverged(self.step, losses, cfg)
+            self.running.append(metrics)
             if progress is not None:
                 progress.update(1)
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:
