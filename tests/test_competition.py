@@ -196,13 +196,16 @@ def test_csv_errors_are_named(truth, tmp_path):
         "missing": ([*good[:-1]], f"no row for {names[-1]}"),
         "extra": ([*good, ("ghost.png", "3")], "extra row 'ghost.png'"),
         "second": ([*good, good[0]], f"a second row for {names[0]}"),
-        "nan": ([*good[:-1], (names[-1], "nan")], "is nan"),
-        "text": ([*good[:-1], (names[-1], "bright")], "'bright' is not a number"),
+        "nan": ([*good[:-1], (names[-1], "nan")], "'nan' is not a plain decimal"),
+        "text": ([*good[:-1], (names[-1], "bright")], "'bright' is not a plain decimal"),
+        "huge": ([*good[:-1], (names[-1], "-1e308")], "'-1e308' is not a plain decimal"),
+        "underscore": ([*good[:-1], (names[-1], "1_000")], "'1_000' is not a plain decimal"),
+        "range": ([*good[:-1], (names[-1], "300.5")], "is 300.5, not in 0..255"),
         "truncated": ([*good[:-1], (names[-1],)], "1 fields, expected 2 (truncated?)"),
     }
     for case, (rows_, message) in cases.items():
         report = score(_csv(tmp_path / f"{case}.csv", rows_), truth)
-        assert report["status"] == "failed", case
+        assert report["status"] == "failed" and report["score"] is None, case
         assert any(message in error for error in report["errors"]), (case, report["errors"])
     header = score(_csv(tmp_path / "header.csv", good, ("file", "y")), truth)
     assert "the header must be Image File, Y Channel Value" in header["errors"][0]
@@ -311,8 +314,13 @@ def test_weights_that_do_not_fit_or_links_are_refused(tmp_path):
         check_model(_model_folder(tmp_path / "a", SMALL, other))
     linked = _model_folder(tmp_path / "b", SMALL)
     os.symlink(tmp_path / "a" / "model.safetensors", linked / "model.safetensors")
-    with pytest.raises(ContractError, match="model.safetensors: not a regular file"):
+    with pytest.raises(ContractError, match="model.safetensors: a symbolic link, not a file"):
         check_model(linked)
+    fifo = _model_folder(tmp_path / "fifo", SMALL)
+    (fifo / "model.json").unlink()
+    os.mkfifo(fifo / "model.json")  # opened without blocking, refused by fstat
+    with pytest.raises(ContractError, match=r"model.json: a FIFO \(named pipe\), not a regular"):
+        check_model(fifo)
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "model.json").write_text("{not json")
     with pytest.raises(ContractError, match="model.json: not JSON"):

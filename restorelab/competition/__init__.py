@@ -7,8 +7,10 @@ Taught in the course appendix ("Running the competition"); chapter 9 is the stud
 * :func:`score` (:mod:`.score`): a folder of restored images or the 2023 CSV against the private
   folder, every problem a named error in the report;
 * :func:`grade_class` (:mod:`.grade`): each team's notebook run with papermill in the sandbox
-  (:mod:`.sandbox`), its model checked against the contract (:mod:`.contract`), its outputs
-  scored, the leaderboard (:mod:`.leaderboard`) rewritten;
+  (:mod:`.sandbox`), its outputs scored, its model checked against the contract
+  (:mod:`.contract`) and some outputs re-derived from it in a second sandboxed step
+  (:mod:`.verify`), every file of a team read by :mod:`.untrusted`, the leaderboard
+  (:mod:`.leaderboard`) rewritten;
 * :func:`write_submission`, :func:`write_mean_y_csv`: the students' side (chapter 9), a
   submission folder by the contract and the 2023 CSV.
 

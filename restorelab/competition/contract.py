@@ -12,18 +12,20 @@ read-only) and ``OUTPUT_DIR`` (the work folder, also the current directory). It 
 * ``model.safetensors`` (preferred) or ``model.pt``: the model's state dict; ``model.pt`` may also
   be a restorelab Trainer checkpoint (the state dict under "model").
 
-:func:`check_model` builds the architecture on the meta device (no memory), counts its trainable
+:func:`load_model` builds the architecture on the meta device (no memory), counts its trainable
 parameters against the limit, then loads the weights with safetensors or
-``torch.load(weights_only=True)`` (never unpickling arbitrary objects) into it, strictly.
+``torch.load(weights_only=True)`` (never unpickling arbitrary objects) into it, strictly; every
+file is read by :func:`restorelab.competition.untrusted.read_file`. The grader runs it in the
+sandbox (:mod:`restorelab.competition.verify`), never in its own process.
 :func:`write_submission` is the students' side (chapter 9): it writes all three for a model.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -32,6 +34,7 @@ from torch import nn
 
 from restorelab import models
 from restorelab.competition.make import PARAMETER_LIMIT
+from restorelab.competition.untrusted import UntrustedFileError, read_file
 from restorelab.infer import predict
 from restorelab.io import list_images, read_image, write_image
 
@@ -50,24 +53,21 @@ class ContractError(ValueError):
     """The work folder breaks the submission contract; the message names the file."""
 
 
-def _file(folder: Path, name: str, limit: int) -> Path:
-    path = folder / name
+def _read(folder: Path, name: str, limit: int) -> bytes:
+    """The bytes of ``folder/name``, read by :func:`restorelab.competition.untrusted.read_file`."""
     try:
-        info = path.lstat()
-    except FileNotFoundError:
-        raise ContractError(f"{name}: missing (the notebook must write it)") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise ContractError(f"{name}: not a regular file (a link or a folder; refused)")
-    if info.st_size > limit:
-        raise ContractError(f"{name}: {info.st_size} bytes, over the {limit >> 20} MB limit")
-    return path
+        return read_file(folder / name, limit)
+    except UntrustedFileError as error:
+        message = str(error)
+        if message.endswith(": missing"):
+            message += " (the notebook must write it)"
+        raise ContractError(message) from None
 
 
 def read_card(folder: Path) -> tuple[str, str, dict]:
     """``model.json`` of ``folder`` -> (architecture, preset, kwargs), checked."""
-    path = _file(folder, "model.json", MAX_CARD_BYTES)
     try:
-        card = json.loads(path.read_text())
+        card = json.loads(_read(folder, "model.json", MAX_CARD_BYTES).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ContractError(f"model.json: not JSON ({error})") from None
     if not isinstance(card, dict) or not isinstance(card.get("architecture"), str):
@@ -96,36 +96,37 @@ def _build(name: str, preset: str, kwargs: dict, device: str) -> torch.nn.Module
 
 
 def _weights(folder: Path) -> dict[str, torch.Tensor]:
-    present = [
-        name for name in WEIGHT_FILES if (folder / name).exists() or (folder / name).is_symlink()
-    ]
+    present = [name for name in WEIGHT_FILES if os.path.lexists(folder / name)]
     if not present:
         raise ContractError(f"model weights: missing (write {' or '.join(WEIGHT_FILES)})")
-    path = _file(folder, present[0], MAX_WEIGHTS_BYTES)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    name = present[0]
+    data = _read(folder, name, MAX_WEIGHTS_BYTES)
+    if name.endswith(".safetensors"):
+        from safetensors.torch import load
 
         try:
-            return load_file(str(path))
+            return load(data)
         except Exception as error:  # safetensors raises its own types
-            raise ContractError(f"{path.name}: not a readable safetensors file ({error})") from None
+            raise ContractError(f"{name}: not a readable safetensors file ({error})") from None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as error:  # UnpicklingError for anything but tensors and plain containers
         message = one_line(str(error).split("WeightsUnpickler error:")[-1])  # torch's own words
         raise ContractError(
-            f"{path.name}: refused by torch.load(weights_only=True): {type(error).__name__}: {message}"
+            f"{name}: refused by torch.load(weights_only=True): {type(error).__name__}: {message}"
         ) from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ContractError(f"{path.name}: not a state dict of tensors")
+        raise ContractError(f"{name}: not a state dict of tensors")
     return state
 
 
-def check_model(folder: str | Path, limit: int = PARAMETER_LIMIT) -> int:
-    """The parameter count of the model in ``folder``; raises :class:`ContractError` when the
-    card or weights are missing or bad, the count is over ``limit``, or the weights do not fit."""
+def load_model(folder: str | Path, limit: int = PARAMETER_LIMIT) -> tuple[nn.Module, int]:
+    """The model of ``folder`` with its weights loaded, and its parameter count; raises
+    :class:`ContractError` when the card or weights are missing or bad, the count is over
+    ``limit``, or the weights do not fit. The grader calls it only in the sandbox
+    (:mod:`restorelab.competition.verify`): the card's kwargs are a team's."""
     folder = Path(folder)
     name, preset, kwargs = read_card(folder)
     count = models.count_params(_build(name, preset, kwargs, "meta"))
@@ -138,7 +139,12 @@ def check_model(folder: str | Path, limit: int = PARAMETER_LIMIT) -> int:
     except (RuntimeError, ValueError) as error:
         message = one_line(str(error))
         raise ContractError(f"model weights do not fit {name}: {message}") from None
-    return count
+    return model.eval(), count
+
+
+def check_model(folder: str | Path, limit: int = PARAMETER_LIMIT) -> int:
+    """The parameter count of the model in ``folder``, checked by :func:`load_model`."""
+    return load_model(folder, limit)[1]
 
 
 def write_submission(

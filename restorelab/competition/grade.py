@@ -6,36 +6,60 @@ Taught in the course appendix ("Running the competition").
 (e.g. weights trained on Colab). :func:`grade_class` copies each (regular files only) to
 ``results/work/TEAM``, runs it there with papermill in :mod:`restorelab.competition.sandbox`
 (parameters ``DATA_DIR``, ``OUTPUT_DIR``: see :mod:`restorelab.competition.contract`), then
-checks the model and scores ``outputs/`` against the private folder. Each team's report goes to
-``results/teams/TEAM.json`` (its log to ``results/logs/TEAM.log``, its before/after thumbnail
-to ``results/thumbs/TEAM.png``) and the leaderboard is rewritten from all reports, so grading
-one team again replaces its row only.
+scores ``outputs/`` against the private folder, and checks the model in a second sandboxed
+step (:mod:`restorelab.competition.verify`: the declared model built, counted and loaded with
+the team's weights, and :data:`SAMPLE` test scans, chosen per team, restored again and compared
+with the team's outputs). The runner is ``python -I`` (no team file can shadow a module it
+imports); every file of the work folder is read by
+:func:`restorelab.competition.untrusted.read_file`; the thumbnail is made from the decoded
+pixels scoring accepted. Each team's report goes to ``results/teams/TEAM.json`` (its logs to
+``results/logs/TEAM.log`` and ``TEAM.verify.log``, its before/after thumbnail to
+``results/thumbs/TEAM.png``) and the leaderboard is rewritten from all reports, so grading one
+team again replaces its row only. Any error while grading a team, the grader's own included,
+becomes that team's row with the reason.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
+import math
 import os
+import random
 import re
-import shutil
-import stat
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from restorelab.competition import leaderboard, sandbox
-from restorelab.competition.contract import ContractError, check_model, one_line
-from restorelab.competition.score import Truth, score_folder
+from restorelab.competition.contract import MAX_WEIGHTS_BYTES, ContractError, one_line
+from restorelab.competition.score import Truth, score_outputs
+from restorelab.competition.trees import remove_tree
+from restorelab.competition.untrusted import UntrustedFileError, read_file, walk
 from restorelab.io import read_image, to_uint8
 
 TEAM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 KERNEL = "restorelab-sandbox"
 THUMB = 96  # pixels of each half of the before/after thumbnail
 MAX_NOTEBOOK_BYTES = 32 << 20
+SAMPLE = 2  # test scans the verification step restores again, chosen per team
+VERIFY_SECONDS = 300  # the verification step's own limits (at most the notebook's)
+VERIFY_MB = 16
+# Y-MAE (8-bit levels) between the model's own restoration and the submitted one above which the
+# outputs are not the model's. An honest team's outputs differ from a re-run only by float
+# summation order (another CPU or thread count) and tiled inference seams, far below one level
+# on average (0.0 for a DnCNN and an SRCNN, 64 px tiles against whole 256 px pages, after the
+# 8-bit rounding both sides do the same way); a restoration made any other way differs by
+# several levels on average (a contrast stretch: 14, tests/fixtures/competition/g_liar.py).
+# 1.0 leaves a wide margin on both sides.
+OUTPUT_TOLERANCE = 1.0
+MAX_RESULT_BYTES = 64 << 10
 
 
 def teams_in(submissions: str | Path) -> list[str]:
@@ -53,21 +77,19 @@ def teams_in(submissions: str | Path) -> list[str]:
 
 
 def _copy_regular(source: Path, target: Path) -> None:
-    """Copy the regular files of ``source`` into ``target`` (links and special files skipped)."""
-    for root, folders, files in os.walk(source, followlinks=False):
-        here = target / Path(root).relative_to(source)
-        here.mkdir(parents=True, exist_ok=True)
-        folders[:] = [f for f in folders if not os.path.islink(os.path.join(root, f))]
-        for name in files:
-            path = os.path.join(root, name)
-            if stat.S_ISREG(os.lstat(path).st_mode):
-                shutil.copyfile(path, here / name)
+    """Copy the regular files of ``source`` into ``target`` (links and special files skipped;
+    a folder too deep or too full is refused by :func:`~restorelab.competition.untrusted.walk`)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for relative, kind in walk(source):
+        if kind == "folder":
+            (target / relative).mkdir()
+        elif kind == "file":
+            data = read_file(source / relative, MAX_WEIGHTS_BYTES, name=str(relative))
+            (target / relative).write_bytes(data)
 
 
 def _prepare(team_dir: Path, work: Path) -> Path:
-    """A fresh work folder with the team's files and a kernel spec; returns the notebook."""
-    if work.exists():
-        shutil.rmtree(work)
+    """The team's files and a kernel spec in the (new, empty) work folder; returns the notebook."""
     _copy_regular(team_dir, work)
     notebooks = sorted(work.glob("*.ipynb"))
     if len(notebooks) != 1:
@@ -79,6 +101,8 @@ def _prepare(team_dir: Path, work: Path) -> Path:
     # the stdlib json packer: orjson (used when installed) crashes the kernel when an allocation
     # fails, so a kernel at its memory limit would die without a word instead of saying so
     spec.write_text(json.dumps({
+        # no -I here: the kernel runs the team's code anyway, and its own modules beside the
+        # notebook must import; -I protects the runner (papermill), which the grader trusts
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
                  "--Session.packer=json", "--Session.unpacker=json"],
         "display_name": "restorelab sandbox", "language": "python",
@@ -88,15 +112,19 @@ def _prepare(team_dir: Path, work: Path) -> Path:
     return notebooks[0]
 
 
-def _environment(work: Path) -> dict[str, str]:
-    """The sandbox's whole environment: nothing of the grader's (no tokens, no proxies)."""
+def _package_root() -> Path:
+    """The folder holding the grader's ``restorelab`` package (the sandbox shows it)."""
     import restorelab
 
-    package_root = Path(restorelab.__file__).resolve().parent.parent
+    return Path(restorelab.__file__).resolve().parent.parent
+
+
+def _environment(work: Path) -> dict[str, str]:
+    """The sandbox's whole environment: nothing of the grader's (no tokens, no proxies)."""
     return {
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
         "HOME": str(work),
-        "PYTHONPATH": str(package_root),
+        "PYTHONPATH": str(_package_root()),
         "PYTHONDONTWRITEBYTECODE": "1",
         "TMPDIR": str(work / ".tmp"),
         "JUPYTER_DATA_DIR": str(work / ".jupyter" / "data"),
@@ -115,42 +143,97 @@ def _environment(work: Path) -> dict[str, str]:
 def _cell_error(executed: Path) -> str | None:
     """``ename: evalue`` of the first error in the executed notebook, if it can be read."""
     try:
-        if executed.is_symlink() or executed.stat().st_size > MAX_NOTEBOOK_BYTES:
-            return None
-        for cell in json.loads(executed.read_text()).get("cells", []):
+        for cell in json.loads(read_file(executed, MAX_NOTEBOOK_BYTES)).get("cells", []):
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "error":
                     text = f"{output.get('ename')}: {output.get('evalue')}"
                     return f"In [{cell.get('execution_count')}]: {one_line(text)}"
-    except (OSError, ValueError, AttributeError, TypeError):  # whatever the notebook left there
+    except (ValueError, AttributeError, TypeError):  # whatever the notebook left there
         return None
     return None
 
 
 def _log_tail(log: Path) -> str:
-    with log.open("rb") as handle:
-        handle.seek(max(0, log.stat().st_size - 2000))
-        lines = handle.read().decode("utf-8", "replace").strip().splitlines()
+    try:
+        lines = read_file(log, 2000, last=True).decode("utf-8", "replace").strip().splitlines()
+    except UntrustedFileError as error:
+        return str(error)
     return one_line(lines[-1]) if lines else "no output"
 
 
-def _thumbnail(scan_path: Path, restored_path: Path, target: Path) -> str | None:
-    """Centre crops of a test scan and the team's restoration, side by side (PNG)."""
-    try:
-        if restored_path.is_symlink():
-            return None
-        halves = []
-        for path in (scan_path, restored_path):
-            image = to_uint8(read_image(path, "any"))
-            image = np.repeat(image[..., None], 3, 2) if image.ndim == 2 else image
-            top, left = max(0, image.shape[0] - THUMB) // 2, max(0, image.shape[1] - THUMB) // 2
-            halves.append(image[top : top + THUMB, left : left + THUMB])
-        gap = np.full((halves[0].shape[0], 4, 3), 255, np.uint8)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.concatenate([halves[0], gap, halves[1]], 1)).save(target)
-        return target.name
-    except Exception:  # a thumbnail is a nicety: a bad output already failed in scoring
-        return None
+def _thumbnail(scan_path: Path, restored: torch.Tensor, target: Path) -> str:
+    """Centre crops of a test scan and the team's restoration (the pixels scoring decoded),
+    side by side (PNG)."""
+    halves = []
+    for image in (to_uint8(read_image(scan_path, "any")), to_uint8(restored)):
+        image = np.repeat(image[..., None], 3, 2) if image.ndim == 2 else image
+        top, left = max(0, image.shape[0] - THUMB) // 2, max(0, image.shape[1] - THUMB) // 2
+        halves.append(image[top : top + THUMB, left : left + THUMB])
+    gap = np.full((halves[0].shape[0], 4, 3), 255, np.uint8)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate([halves[0], gap, halves[1]], 1)).save(target)
+    return target.name
+
+
+def _sample(team: str, names: list[str], truth: Truth) -> list[str]:
+    """:data:`SAMPLE` of ``names``, the same for a team at every grading: seeded by its name and
+    the private files' checksums, so no team can know in advance which pages are checked."""
+    secret = json.dumps(truth.manifest["sha256"]["private"], sort_keys=True)
+    seed = hashlib.sha256(f"{secret} {team}".encode()).hexdigest()
+    return sorted(random.Random(seed).sample(sorted(names), min(SAMPLE, len(names))))
+
+
+def _verify_result(path: Path) -> dict:
+    """The verification step's JSON result, read bounded and checked; raises ValueError."""
+    result = json.loads(read_file(path, MAX_RESULT_BYTES))
+    parameters, differences, errors = (
+        result.get("parameters"), result.get("differences"), result.get("errors")
+    ) if isinstance(result, dict) else (None, None, None)  # fmt: skip
+    if not (
+        (parameters is None or (isinstance(parameters, int) and not isinstance(parameters, bool)))
+        and isinstance(differences, dict)
+        and all(isinstance(v, float) and math.isfinite(v) for v in differences.values())
+        and isinstance(errors, list)
+        and all(isinstance(e, str) for e in errors)
+    ):
+        raise ValueError(f"{path.name}: not a verification result")
+    return {"parameters": parameters, "differences": differences,
+            "errors": [one_line(e) for e in errors[:10]]}  # fmt: skip
+
+
+def _verify(
+    team: str, work: Path, public: Path, results: Path, limits: sandbox.Limits,
+    isolation: str, uid: int, names: list[str],
+) -> dict:  # fmt: skip
+    """Run :mod:`restorelab.competition.verify` on ``work`` in the sandbox (from its own work
+    folder ``results/verify/TEAM``, the team's work folder read-only) and return its checked
+    result."""
+    folder, log = results / "verify" / team, results / "logs" / f"{team}.verify.log"
+    if folder.exists():
+        remove_tree(folder)
+    own = dataclasses.replace(limits, wall_seconds=min(limits.wall_seconds, VERIFY_SECONDS),
+                              cpu_seconds=min(limits.cpu_seconds, VERIFY_SECONDS),
+                              file_mb=min(limits.file_mb, VERIFY_MB),
+                              disk_mb=min(limits.disk_mb, VERIFY_MB))  # fmt: skip
+    with sandbox.work_folder(folder, own) as space:
+        (folder / ".tmp").mkdir()  # its TMPDIR (torch needs one)
+        result = folder / "result.json"
+        # -I: no PYTHONPATH, no current folder; the grader's own restorelab goes first on the path
+        start = (f"import sys, runpy; sys.path.insert(0, {str(_package_root())!r}); "
+                 "runpy.run_module('restorelab.competition.verify', run_name='__main__')")  # fmt: skip
+        command = [sys.executable, "-I", "-B", "-c", start, str(work), str(public), str(result),
+                   "--names", *names]  # fmt: skip
+        mounts = sandbox.Mounts(work=folder, read_only=(work, public, *sandbox.python_paths()))
+        outcome = sandbox.run(command, mounts, own, log, isolation, uid, _environment(folder),
+                              folder=space, cwd=Path("/"))  # fmt: skip
+        if outcome.status != "ok":
+            what = outcome.reason or _log_tail(log)
+            return {"parameters": None, "differences": {},
+                    "errors": [f"model check {outcome.status}: {what} ({_log_tail(log)})"]}  # fmt: skip
+        try:
+            return _verify_result(result)
+        except (ValueError, TypeError) as error:
+            return {"parameters": None, "differences": {}, "errors": [f"model check: {error}"]}
 
 
 def _report(team: str, isolation: str, reason: str = "") -> dict:
@@ -158,7 +241,8 @@ def _report(team: str, isolation: str, reason: str = "") -> dict:
     return {"team": team, "status": "failed", "reason": reason, "score": None, "psnr": None,
             "metric": None, "parameters": None, "seconds": None, "isolation": isolation,
             "graded_at": time.strftime("%Y-%m-%d %H:%M:%S"), "images": {}, "errors": [],
-            "thumbnail": None, "uid": None}  # fmt: skip
+            "thumbnail": None, "uid": None, "peak_mb": None, "enforcement": None,
+            "warnings": []}  # fmt: skip
 
 
 def grade_team(
@@ -171,50 +255,87 @@ def grade_team(
     isolation: str,
     uid: int,
 ) -> dict:
-    """Grade one team (see module doc) and write its report; returns the report."""
+    """Grade one team (see module doc) and write its report; returns the report.
+
+    The team's work folder ``results/work/TEAM`` is a :func:`~restorelab.competition.sandbox.
+    work_folder` (a tmpfs of the disk limit, as root) for the time of the grading; its executed
+    notebook is kept as ``results/logs/TEAM.ipynb``."""
     work, log = results / "work" / team, results / "logs" / f"{team}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
+    (results / "thumbs" / f"{team}.png").unlink(missing_ok=True)  # a former grading's
+    (results / "logs" / f"{team}.ipynb").unlink(missing_ok=True)
     report = _report(team, isolation)
     report["uid"] = uid  # the sandbox user that ran it (every process of it is gone at the end)
+    if work.exists():  # a former grading's, or a crashed grader's
+        remove_tree(work)
+    with sandbox.work_folder(work, limits) as folder:
+        _grade_in(folder, team, submissions, public, truth, results, limits, isolation, uid,
+                  report)  # fmt: skip
+    return _save(report, results)
+
+
+def _grade_in(
+    folder: sandbox.WorkFolder, team: str, submissions: Path, public: Path, truth: Truth,
+    results: Path, limits: sandbox.Limits, isolation: str, uid: int, report: dict,
+) -> None:  # fmt: skip
+    """Fill in ``report``: run the team's notebook in ``folder``, score it, check its model."""
+    work, log = folder.path, results / "logs" / f"{team}.log"
     try:
         notebook = _prepare(submissions / team, work)
-    except (ContractError, OSError) as error:
+    except (ContractError, OSError, UntrustedFileError) as error:
         report["reason"] = str(error)
-        return _save(report, results)
-    command = [sys.executable, "-m", "papermill", notebook.name, "executed.ipynb",
-               "-p", "DATA_DIR", str(public), "-p", "OUTPUT_DIR", str(work), "-k", KERNEL,
-               "--cwd", str(work), "--log-output", "--no-progress-bar"]  # fmt: skip
+        return
+    # -I: neither the current folder nor PYTHONPATH is on the runner's path, so a team's
+    # papermill.py, json.py or restorelab/ cannot replace what it imports
+    # started in "/", not in the work folder: the kernel alone runs there (--cwd)
+    command = [sys.executable, "-I", "-B", "-m", "papermill", str(notebook),
+               str(work / "executed.ipynb"), "-p", "DATA_DIR", str(public), "-p", "OUTPUT_DIR",
+               str(work), "-k", KERNEL, "--cwd", str(work), "--log-output",
+               "--no-progress-bar"]  # fmt: skip
     mounts = sandbox.Mounts(work=work, read_only=(public, *sandbox.python_paths()))
-    outcome = sandbox.run(command, mounts, limits, log, isolation, uid, _environment(work))
-    report["seconds"] = round(outcome.seconds, 2)
+    outcome = sandbox.run(command, mounts, limits, log, isolation, uid, _environment(work),
+                          folder=folder, cwd=Path("/"))  # fmt: skip
+    report.update(seconds=round(outcome.seconds, 2), peak_mb=outcome.peak_mb,
+                  enforcement=outcome.enforcement, warnings=list(outcome.warnings))  # fmt: skip
+    _keep_executed(work / "executed.ipynb", results / "logs" / f"{team}.ipynb")
     if outcome.status != "ok":
         cell = _cell_error(work / "executed.ipynb") if outcome.status == "failed" else None
         report["reason"] = f"{outcome.status}: {cell or outcome.reason or _log_tail(log)}"
         if outcome.status == "failed" and not cell:
             report["reason"] += f" ({_log_tail(log)})"
-        return _save(report, results)
-    scored = score_folder(work / "outputs", truth)
+        return
+    scored, restored = score_outputs(work / "outputs", truth)
     report.update(metric=scored["metric"], images=scored["images"], errors=scored["errors"])
     first = truth.names[0]
-    restored = truth.by_stem[Path(first).stem]
-    candidates = sorted((work / "outputs").glob(f"{Path(restored).stem}.*"))
-    if candidates:
+    if first in restored:  # only pixels scoring accepted, never the folder read again
         report["thumbnail"] = _thumbnail(
-            public / "test" / "scan" / first, candidates[0], results / "thumbs" / f"{team}.png"
+            public / "test" / "scan" / first, restored[first], results / "thumbs" / f"{team}.png"
         )
-    try:
-        report["parameters"] = check_model(work)
-    except ContractError as error:
-        report["errors"].append(str(error))
-    except Exception as error:  # the grader never crashes on one team
-        report["errors"].append(f"model: {type(error).__name__}: {error}")
+    checked = _verify(team, work, public, results, limits, isolation, uid,
+                      _sample(team, list(restored), truth))  # fmt: skip
+    report["parameters"] = checked["parameters"]
+    report["errors"] += checked["errors"]
+    for name, difference in sorted(checked["differences"].items()):
+        if difference > OUTPUT_TOLERANCE:
+            report["errors"].append(
+                f"outputs do not come from the submitted model: its restoration of {name} "
+                f"differs from the submitted one by Y-MAE {difference:.2f} (tolerance "
+                f"{OUTPUT_TOLERANCE})"
+            )
     if report["errors"]:
         report["reason"] = "rejected: " + "; ".join(report["errors"][:3])
         if len(report["errors"]) > 3:
             report["reason"] += f"; ... ({len(report['errors'])} problems)"
-        return _save(report, results)
+        return
     report.update(status="ok", score=scored["score"], psnr=scored["psnr"])
-    return _save(report, results)
+
+
+def _keep_executed(executed: Path, target: Path) -> None:
+    """Copy the executed notebook out of the work folder (read bounded; nothing if unreadable)."""
+    try:
+        target.write_bytes(read_file(executed, MAX_NOTEBOOK_BYTES))
+    except UntrustedFileError:
+        pass
 
 
 def _save(report: dict, results: Path) -> dict:
@@ -270,7 +391,10 @@ def grade_class(
                 return grade_team(team, submissions, public, truth, results, limits, mode, uid)
         except Exception as error:  # a grader bug fails this team, never the class
             return _save(
-                _report(team, mode, f"grader error: {type(error).__name__}: {error}"), results
+                _report(
+                    team, mode, f"grader error: {type(error).__name__}: {one_line(str(error))}"
+                ),
+                results,
             )
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:

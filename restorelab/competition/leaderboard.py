@@ -21,9 +21,41 @@ from restorelab.competition.make import METRIC
 COLUMNS = ("rank", "team", "status", "y_mae", "psnr", "parameters", "seconds", "reason")
 
 
+MARKDOWN_SPECIAL = "\\|*_`<>[]"  # backslash first: escaping must not be escaped again
+NUMBER_FIELDS = ("score", "psnr", "seconds")
+TEXT_FIELDS = ("team", "status", "reason")
+
+
+def _number(value: object) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
+def _load(path: Path) -> dict:
+    """One team's report, its fields checked; raises ValueError naming ``path``."""
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: not a readable team report ({error})") from None
+    if not isinstance(report, dict):
+        raise ValueError(f"{path}: a team report must be a JSON object")
+    for field in TEXT_FIELDS:
+        if not isinstance(report.get(field), str):
+            raise ValueError(f"{path}: {field} must be a string, got {report.get(field)!r}")
+    for field in NUMBER_FIELDS:
+        if not _number(report.get(field)):
+            raise ValueError(f"{path}: {field} must be a number or null, got {report[field]!r}")
+    parameters = report.get("parameters")
+    if parameters is not None and (not isinstance(parameters, int) or isinstance(parameters, bool)):
+        raise ValueError(f"{path}: parameters must be an integer or null, got {parameters!r}")
+    if report["status"] == "ok" and report["score"] is None:
+        raise ValueError(f"{path}: status ok without a score")
+    return report
+
+
 def rows(results: str | Path) -> list[dict]:
-    """The teams' reports in leaderboard order, each with its ``rank`` (None when failed)."""
-    reports = [json.loads(p.read_text()) for p in sorted(Path(results).glob("teams/*.json"))]
+    """The teams' reports in leaderboard order, each with its ``rank`` (None when failed).
+    Raises ValueError naming the file of a report that is not one."""
+    reports = [_load(p) for p in sorted(Path(results).glob("teams/*.json"))]
     if not reports:
         raise FileNotFoundError(f"{Path(results) / 'teams'}: no graded teams")
     passed = sorted(
@@ -36,6 +68,12 @@ def rows(results: str | Path) -> list[dict]:
     for report in failed:
         report["rank"] = None
     return passed + failed
+
+
+def markdown_cell(text: str) -> str:
+    """``text`` as one Markdown table cell: on one line, ``\\ | * _ ` < > [ ]`` escaped."""
+    text = " ".join(text.split())
+    return "".join("\\" + char if char in MARKDOWN_SPECIAL else char for char in text)
 
 
 def _cells(report: dict) -> dict[str, str]:
@@ -73,13 +111,13 @@ def to_markdown(table: list[dict]) -> str:
              "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]  # fmt: skip
     for report in table:
         cells = _cells(report)
-        lines.append("| " + " | ".join(cells[c].replace("|", "\\|") for c in COLUMNS) + " |")
+        lines.append("| " + " | ".join(markdown_cell(cells[c]) for c in COLUMNS) + " |")
     return "\n".join(lines) + "\n"
 
 
 def _thumbnail_tag(results: Path, report: dict) -> str:
     name = report.get("thumbnail")
-    path = results / "thumbs" / name if name else None
+    path = results / "thumbs" / f"{report['team']}.png" if name else None
     if path is None or not path.is_file():
         return "&mdash;"
     data = base64.b64encode(path.read_bytes()).decode("ascii")

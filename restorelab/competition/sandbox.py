@@ -7,30 +7,48 @@ With bubblewrap (``bwrap``) and ``setpriv`` present and able to create namespace
 (``isolation="bwrap"``), the command sees:
 
 * a new mount namespace holding only the system folders (``/usr``, ``/lib*``, ``/bin``, ``/etc``),
-  the Python installation and the venv, the ``restorelab`` package, the public data (read-only)
-  and its own work folder (the only writable place); nothing else of the host (no ``/home``,
-  ``/root``, ``/tmp``, no private folder);
+  the Python installation and the venv, the ``restorelab`` package, the public data (read-only),
+  its own work folder (the only writable place besides a private ``/dev/shm``); nothing else of
+  the host (no ``/home``, ``/root``, ``/tmp``, no private folder);
 * a new network namespace with only its own loopback (no network at all);
 * new PID, IPC and UTS namespaces: it sees only its own processes, and when the sandbox ends
   every process left in it is killed by the kernel;
 * an unprivileged user (``uid``, leased by :func:`sandbox_user`: one per running job on the
   whole machine, so the process limit of one team never starves another and stopping one run,
   which kills every process of its user, never touches another grader's run) with no
-  capabilities and ``no_new_privs``.
+  capabilities and ``no_new_privs``, in a user namespace that may create no other (no nested
+  namespaces: no private mounts, no tmpfs of its own, no way around the limits).
 
 Without bubblewrap (``isolation="rlimits"``) the command runs in a plain process group with the
 same resource limits, as the unprivileged ``uid`` when we are root and that user can run the
-interpreter; a warning says what is lost: no network isolation and the whole filesystem is
-visible (the private folder is protected only by its 0700 permissions).
+interpreter; a warning says what is lost: no network isolation, the whole filesystem is visible
+(the private folder is protected only by its 0700 permissions), and user namespaces are not
+barred (the cgroup still counts whatever a nested one does).
 
-Limits in both modes: wall time, memory (a watchdog on the resident memory of the whole process
-tree, which names the limit in the report; ``RLIMIT_DATA`` per process, at twice the limit
-plus 1 GB, is only the backstop for one process that grows faster than the watchdog polls),
-processes (``RLIMIT_NPROC``, which binds because the user is not root), CPU time, the size of
-any one file written (``RLIMIT_FSIZE``: stdout and stderr are files, so printing without end is
-stopped by the kernel) and the total size of the work folder (a watchdog).
+Limits enforced by the kernel where we are root (:mod:`.cgroup`, :func:`work_folder`):
+
+* memory (shared memory, tmpfs and memfd included, no swap), processes and a CPU quota: the
+  run's own cgroup, which holds every process of the run (a double-forked one included); an
+  out-of-memory kill there is "memory", a refused fork "processes"; at the end every process
+  in it is killed and it is removed;
+* disk: :func:`work_folder` mounts a tmpfs of ``disk_mb`` and ``disk_files`` inodes on the work
+  folder, so deleted-but-open files, sparse files filled in and heaps of empty files all count
+  and the run gets ``ENOSPC`` ("disk"). tmpfs pages are charged to the memory cgroup of the
+  process that writes them, so the run's cgroup allows ``memory_mb + disk_mb`` when its folder
+  is a tmpfs.
+
+Always: wall time and CPU time (the watchdog, ``RLIMIT_CPU``), ``RLIMIT_DATA`` (twice the memory
+limit plus 1 GB per process), processes (``RLIMIT_NPROC``), the size of any one file
+(``RLIMIT_FSIZE``: stdout and stderr are files, so printing without end is stopped by the
+kernel). Where the kernel cannot (not root, no cgroup hierarchy, no mount rights) the watchdog
+polls the resident memory and threads of the process tree and walks the work folder
+(iteratively: allocated or apparent bytes, entries, depth), and :attr:`Outcome.warnings` says
+so, one line each. Whatever ends a run, an error of the watchdog's own included, its processes
+and cgroup are killed in a ``finally``; :func:`sandbox_user` removes every file its uid left in
+the world-writable folders before the uid is leased again.
 """
 
+import ctypes
 import dataclasses
 import fcntl
 import os
@@ -48,6 +66,14 @@ from pathlib import Path
 
 import psutil
 
+from restorelab.competition.cgroup import CgroupUnavailable, RunCgroup
+from restorelab.competition.trees import (
+    MAX_DEPTH,
+    remove_tree,
+    remove_user_files,
+    walk_entries,
+)
+
 MB = 1 << 20
 BASE_UID = 61000  # sandbox users: BASE_UID ... BASE_UID + USERS - 1 (no passwd entry needed)
 USERS = 1000
@@ -56,6 +82,8 @@ CPU_GRACE = 5  # RLIMIT_CPU is this much above the limit: the watchdog stops a r
 NEAR_LIMIT = 0.9  # a run that dies after its memory reached this share of the limit died of it
 SYSTEM_FOLDERS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")
 ISOLATIONS = ("auto", "bwrap", "rlimits")
+FULL_BYTES = 64 << 10  # a tmpfs with less free is full
+MS_NOSUID, MS_NODEV, MNT_DETACH = 2, 4, 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,18 +96,84 @@ class Limits:
     processes: int = 256  # processes and threads of the sandbox user
     file_mb: int = 512  # any one file, stdout and stderr included
     disk_mb: int = 2048  # everything in the work folder
+    disk_files: int = 100_000  # files and folders in the work folder
+    cpu_cores: float | None = None  # CPU time per second (a cgroup quota); None: no quota
 
 
 @dataclasses.dataclass
 class Outcome:
     """How a sandboxed run ended: ``status`` "ok", "failed" (non-zero exit) or a broken limit
-    ("timeout", "memory", "processes", "output", "disk"); ``reason`` says it in words."""
+    ("timeout", "memory", "processes", "output", "disk"); ``reason`` says it in words.
+    ``peak_mb``: the most memory the kernel charged to the run (its cgroup; None without one);
+    ``enforcement``: what enforced the limits; ``warnings``: one line per limit the kernel did
+    not enforce in this run (no cgroup, no tmpfs work folder, nested user namespaces allowed)."""
 
     status: str
     reason: str
     returncode: int | None
     seconds: float
     isolation: str
+    peak_mb: float | None = None
+    enforcement: str = "watchdog"
+    warnings: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkFolder:
+    """A run's work folder (see :func:`work_folder`): ``mounted`` when it is a tmpfs of
+    ``disk_mb`` MB and ``files`` inodes; else ``warning`` says why not (one line)."""
+
+    path: Path
+    disk_mb: int
+    files: int
+    mounted: bool
+    warning: str = ""
+
+    def full(self) -> str | None:
+        """Why the tmpfs is full (no room or no inode left), or None."""
+        if not self.mounted:
+            return None
+        info = os.statvfs(self.path)
+        if info.f_favail == 0:
+            return f"made the {self.files} files and folders the disk limit allows"
+        if info.f_bavail * info.f_frsize < FULL_BYTES:
+            return f"filled the {self.disk_mb} MB disk limit"
+        return None
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+@contextmanager
+def work_folder(path: Path, limits: Limits) -> Iterator[WorkFolder]:
+    """Create ``path`` (absent or an empty folder) as a run's work folder for the ``with`` block.
+
+    As root it is a tmpfs of ``limits.disk_mb`` MB and ``limits.disk_files`` inodes (nosuid,
+    nodev): the kernel refuses any write past them. Prepare the run's files in it, :func:`run`
+    with ``folder=`` it, read the results, all inside the block: at its end every process of the
+    run is long gone, the tmpfs is unmounted and the folder removed, whatever it holds (any
+    depth). Without mount rights it is a plain folder (the watchdog bounds it) with a warning.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    if any(path.iterdir()):
+        raise FileExistsError(f"{path}: a work folder must be new or empty")
+    options = f"size={limits.disk_mb}m,nr_inodes={limits.disk_files},mode=0755".encode()
+    mounted, warning = False, ""
+    if os.geteuid() != 0:
+        warning = "the work folder is not size-limited by the kernel (mounting a tmpfs needs root)"
+    elif _libc().mount(b"tmpfs", bytes(path), b"tmpfs", MS_NOSUID | MS_NODEV, options) != 0:
+        error = os.strerror(ctypes.get_errno())
+        warning = f"the work folder is not size-limited by the kernel (tmpfs mount: {error})"
+    else:
+        mounted = True
+    try:
+        yield WorkFolder(path, limits.disk_mb, limits.disk_files, mounted, warning)
+    finally:
+        if mounted and _libc().umount2(bytes(path), MNT_DETACH) != 0:
+            raise OSError(ctypes.get_errno(), f"{path}: cannot unmount the work folder")
+        remove_tree(path)
 
 
 @contextmanager
@@ -90,7 +184,9 @@ def sandbox_user(lock_folder: Path | None = None) -> Iterator[int]:
     (default: ``restorelab-sandbox-users`` in the temporary folder); the lease is an exclusive
     ``flock`` on it, which the kernel releases even when the grader is killed. A uid that still
     owns processes (a crashed grader's strays) is skipped. Two graders running at once (two
-    instructors, two test workers) therefore never share a user.
+    instructors, two test workers) therefore never share a user. As root, every file the uid
+    owns in the world-writable folders (:data:`WRITABLE_FOLDERS`) is removed when the lease
+    starts (a crashed grader's leftovers) and when it ends (:func:`run` kills its processes).
     """
     folder = Path(lock_folder or Path(tempfile.gettempdir()) / "restorelab-sandbox-users")
     folder.mkdir(parents=True, exist_ok=True)
@@ -105,11 +201,20 @@ def sandbox_user(lock_folder: Path | None = None) -> Iterator[int]:
             handle.close()
             continue
         try:
+            _clean_user(uid)
             yield uid
         finally:
-            handle.close()  # closing releases the lock
+            try:
+                _clean_user(uid)  # run() has killed its processes
+            finally:
+                handle.close()  # closing releases the lock
         return
     raise RuntimeError(f"all {USERS} sandbox users from uid {BASE_UID} are in use ({folder})")
+
+
+def _clean_user(uid: int) -> None:
+    if os.geteuid() == 0:
+        remove_user_files(uid)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,6 +251,37 @@ def bwrap_problem() -> str | None:
     if done.returncode != 0:
         return f"bwrap cannot create the namespaces here ({done.stderr.strip() or done.returncode})"
     return None
+
+
+@lru_cache(maxsize=1)
+def _userns_guard() -> tuple[list[str], list[str], str]:
+    """How the sandboxed command is barred from creating user namespaces: (arguments of the
+    outer bwrap, a command that wraps the sandboxed one, "") or ([], [], why it cannot be).
+    Not root: ``--disable-userns`` on the sandbox's own user namespace. Root (whose bwrap makes
+    no user namespace: one would map the sandbox's uid to root outside): a second bwrap, run as
+    the sandbox user inside the first, whose own user namespace is ``--disable-userns``."""
+    bwrap = shutil.which("bwrap") or "bwrap"
+    try:
+        usage = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return [], [], f"nested user namespaces are allowed (bwrap --help: {error})"
+    if "--disable-userns" not in usage.stdout + usage.stderr:
+        return [], [], "nested user namespaces are allowed (this bwrap has no --disable-userns)"
+    if os.geteuid() != 0:
+        return ["--disable-userns"], [], ""
+    # --dev-bind: the outer sandbox's /dev stays usable (--bind would make it nodev)
+    inner = [bwrap, "--unshare-user", "--disable-userns", "--dev-bind", "/", "/",
+             "--die-with-parent", "--"]  # fmt: skip
+    probe = [bwrap, *_namespaces(), *_system_binds(), "--proc", "/proc", "--dev", "/dev",
+             "--perms", "0755", "--dir", "/tmp", *_drop(BASE_UID), *inner, "/bin/true"]  # fmt: skip
+    try:
+        done = subprocess.run(probe, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return [], [], f"nested user namespaces are allowed (bwrap could not start: {error})"
+    if done.returncode != 0:
+        why = " ".join(done.stderr.split())[:200] or f"status {done.returncode}"
+        return [], [], f"nested user namespaces are allowed (a nested bwrap failed: {why})"
+    return [], inner, ""
 
 
 def choose_isolation(isolation: str = "auto") -> str:
@@ -196,22 +332,31 @@ def _bind(path: Path, flag: str) -> list[str]:
     return args + [flag, str(path), str(path)]
 
 
-def bwrap_command(command: Sequence[str], mounts: Mounts, uid: int) -> list[str]:
-    """The bwrap + setpriv command line that runs ``command`` in the sandbox as ``uid``."""
-    args = [shutil.which("bwrap") or "bwrap", *_namespaces(), *_system_binds()]
+def bwrap_command(
+    command: Sequence[str], mounts: Mounts, uid: int, cwd: Path | None = None
+) -> list[str]:
+    """The bwrap + setpriv command line that runs ``command`` in the sandbox as ``uid``, in
+    ``cwd`` (default: the work folder), barred from user namespaces where
+    :func:`_userns_guard` can do it."""
+    outer, inner, _ = _userns_guard()
+    args = [shutil.which("bwrap") or "bwrap", *_namespaces(), *outer, *_system_binds()]
     for path in mounts.read_only:
         args += _bind(Path(path), "--ro-bind")
     args += _bind(Path(mounts.work), "--bind")
-    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "0755", "--dir", "/tmp",
-             "--chdir", str(mounts.work)]  # fmt: skip
-    return [*args, *_drop(uid), *command]
+    # a private /dev/shm (DataLoader workers share memory there): its pages count as memory
+    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm",
+             "--perms", "0755", "--dir", "/tmp", "--chdir", str(cwd or mounts.work)]  # fmt: skip
+    return [*args, *_drop(uid), *inner, *command]
 
 
-def _preexec(limits: Limits, uid: int | None) -> Callable[[], None]:
-    """Set the resource limits (and, in the fallback as root, drop to ``uid``) in the child."""
+def _preexec(limits: Limits, uid: int | None, group: RunCgroup | None) -> Callable[[], None]:
+    """Join the run's cgroup, set the resource limits and (in the fallback as root) drop to
+    ``uid``, in the child before it starts the command."""
 
     def apply() -> None:
         os.setsid()
+        if group is not None:
+            group.join()
         for name, value in (
             (resource.RLIMIT_DATA, (2 * limits.memory_mb + 1024) * MB),
             (resource.RLIMIT_NPROC, limits.processes),
@@ -235,7 +380,7 @@ def fallback_uid(uid: int) -> int | None:
         return None
     try:
         done = subprocess.run([sys.executable, "-c", "import restorelab"], timeout=60,
-                              preexec_fn=_preexec(Limits(), uid), capture_output=True)  # fmt: skip
+                              preexec_fn=_preexec(Limits(), uid, None), capture_output=True)  # fmt: skip
         usable = done.returncode == 0
     except (OSError, subprocess.SubprocessError):
         usable = False
@@ -255,29 +400,36 @@ def _give(work: Path, uid: int | None) -> None:
     if uid is None or os.geteuid() != 0:
         return
     os.chown(work, uid, uid)
-    for root, folders, files in os.walk(work):
-        for name in [*folders, *files]:
-            os.chown(os.path.join(root, name), uid, uid, follow_symlinks=False)
+    for path, _, _ in walk_entries(work, Limits.disk_files):
+        os.chown(path, uid, uid, follow_symlinks=False)
 
 
-def _folder_bytes(folder: Path) -> int:
-    total = 0
-    for root, _, files in os.walk(folder):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                pass
-    return total
+def _folder_usage(folder: Path, limits: Limits) -> str:
+    """Why the work folder breaks the disk limit (the watchdog's walk), or ""."""
+    total = count = 0
+    for _, info, depth in walk_entries(folder, limits.disk_files + 1):
+        count += 1
+        total += max(info.st_size, info.st_blocks * 512)  # sparse and preallocated alike
+        if depth > MAX_DEPTH:
+            return f"nested folders deeper than {MAX_DEPTH} levels in its work folder"
+    if count > limits.disk_files:
+        return f"reached the limit of {limits.disk_files} files and folders in its work folder"
+    if total > limits.disk_mb * MB:
+        return f"wrote over the {limits.disk_mb} MB disk limit"
+    return ""
 
 
-def _tree_usage(process: psutil.Process) -> tuple[int, int, float]:
-    """Resident bytes and threads of ``process`` and all its descendants, and the most CPU
+def _tree_usage(process: psutil.Process, group: RunCgroup | None) -> tuple[int, int, float]:
+    """Resident bytes and threads of ``process`` and all its descendants (of every process
+    in ``group`` when there is one: a double-forked orphan is still in it), and the most CPU
     seconds any one of them has used (``RLIMIT_CPU`` counts per process)."""
     rss = threads = 0
     cpu = 0.0
     try:
-        family = [process, *process.children(recursive=True)]
+        if group is not None:
+            family = [psutil.Process(pid) for pid in group.pids() if psutil.pid_exists(pid)]
+        else:
+            family = [process, *process.children(recursive=True)]
     except psutil.Error:
         return 0, 0, 0.0
     for member in family:
@@ -316,36 +468,78 @@ def _kill_user(uid: int, seconds: float = 10.0) -> None:
         psutil.wait_procs(family, timeout=0.5)
 
 
-def _stop(popen: subprocess.Popen, uid: int | None) -> None:
+def _stop(popen: subprocess.Popen | None, uid: int | None, group: RunCgroup | None) -> None:
+    """Kill the run's process group, its cgroup (then removed) and its user's processes, each
+    step done whatever the one before raised, and reap the run's first process."""
     try:
-        os.killpg(popen.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    if uid is not None:
-        _kill_user(uid)
-    popen.wait()
+        if popen is not None:
+            try:
+                os.killpg(popen.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    finally:
+        try:
+            if group is not None:
+                group.close()
+        finally:
+            try:
+                if uid is not None:
+                    _kill_user(uid)
+            finally:
+                if popen is not None:
+                    popen.wait()
 
 
-def _broken_limit(
-    watched: psutil.Process, limits: Limits, start: float, log, work: Path
-) -> tuple[str, str, int]:
-    """("ok", "", resident bytes) while the run keeps to ``limits``, else (the limit's name,
-    what happened, resident bytes)."""
-    rss, threads, cpu = _tree_usage(watched)
-    if time.monotonic() - start > limits.wall_seconds:
-        return "timeout", f"ran past the {limits.wall_seconds:g} s wall-time limit", rss
+@dataclasses.dataclass
+class _Watch:
+    """What the watchdog reads each poll: the run's first process, its cgroup (or None), its
+    work folder (a tmpfs when ``folder`` is mounted), its log, and the most memory seen."""
+
+    process: psutil.Process
+    group: RunCgroup | None
+    folder: WorkFolder | None
+    work: Path
+    log: object
+    start: float
+    peak: int = 0
+
+
+def _killed(limits: Limits) -> str:
+    return f"the kernel killed it at the {limits.memory_mb} MB memory limit (out of memory)"
+
+
+def _disk(watch: _Watch, limits: Limits) -> str | None:
+    """Why the work folder breaks the disk limit (the tmpfs is full, or the watchdog's walk)."""
+    if watch.folder is not None and watch.folder.mounted:
+        return watch.folder.full()
+    return _folder_usage(watch.work, limits) or None
+
+
+def _broken_limit(watch: _Watch, limits: Limits) -> tuple[str, str]:
+    """("ok", "") while the run keeps to ``limits``, else (the limit's name, what happened);
+    ``watch.peak`` keeps the most (unreclaimable, with a cgroup) memory seen."""
+    group = watch.group
+    rss, threads, cpu = _tree_usage(watch.process, group)
+    used = group.unreclaimable_bytes() if group is not None else rss
+    watch.peak = max(watch.peak, used)
+    if time.monotonic() - watch.start > limits.wall_seconds:
+        return "timeout", f"ran past the {limits.wall_seconds:g} s wall-time limit"
     if cpu > limits.cpu_seconds:
-        return "timeout", f"used the {limits.cpu_seconds} s CPU-time limit of one process", rss
-    if threads >= limits.processes - 1:
-        return "processes", f"reached the limit of {limits.processes} processes and threads", rss
-    if rss > limits.memory_mb * MB:
-        used = f"used {rss / MB:.0f} MB of memory, over the {limits.memory_mb} MB limit"
-        return "memory", used, rss
-    if os.fstat(log.fileno()).st_size >= limits.file_mb * MB:
-        return "output", f"printed over the {limits.file_mb} MB output limit", rss
-    if _folder_bytes(work) > limits.disk_mb * MB:
-        return "disk", f"wrote over the {limits.disk_mb} MB disk limit", rss
-    return "ok", "", rss
+        return "timeout", f"used the {limits.cpu_seconds} s CPU-time limit of one process"
+    if group is not None and group.processes_refused():
+        return "processes", f"reached the limit of {limits.processes} processes and threads"
+    if group is None and threads >= limits.processes - 1:
+        return "processes", f"reached the limit of {limits.processes} processes and threads"
+    if group is not None and group.oom_kills():
+        return "memory", _killed(limits)
+    if group is None and rss > limits.memory_mb * MB:
+        return "memory", f"used {rss / MB:.0f} MB of memory, over the {limits.memory_mb} MB limit"
+    if os.fstat(watch.log.fileno()).st_size >= limits.file_mb * MB:
+        return "output", f"printed over the {limits.file_mb} MB output limit"
+    full = _disk(watch, limits)
+    if full:
+        return "disk", full
+    return "ok", ""
 
 
 def run(
@@ -356,50 +550,84 @@ def run(
     isolation: str = "bwrap",
     uid: int = BASE_UID,
     env: dict[str, str] | None = None,
+    folder: WorkFolder | None = None,
+    cwd: Path | None = None,
 ) -> Outcome:
     """Run ``command`` in ``mounts.work`` under ``limits``; stdout and stderr go to ``log``.
 
     ``isolation``: "bwrap" or "rlimits" (see :func:`choose_isolation`). ``uid``: the
     unprivileged user of this run, leased with :func:`sandbox_user` (every process of it is
-    killed when the run ends). Never raises for anything the
-    command does: every end is an :class:`Outcome`.
+    killed when the run ends). ``folder``: the :func:`work_folder` of ``mounts.work`` (the
+    kernel then enforces the disk limit; None: the watchdog walks the folder). ``cwd``: where
+    the command starts (default: the work folder; give one the team does not control, e.g.
+    ``/``, with ``python -I``). Never raises for anything the command does: every end is an
+    :class:`Outcome`. Whatever raises here (the watchdog included), every process of the run
+    and of ``uid`` is killed and its cgroup removed before it returns.
     """
     work = Path(mounts.work)
-    drop = None
+    drop, warnings, kernel = None, [], []
     if isolation == "bwrap":
-        argv = bwrap_command(command, mounts, uid)
+        argv = bwrap_command(command, mounts, uid, cwd)
+        guard = _userns_guard()[2]
+        warnings += [guard] if guard else []
+        kernel += [] if guard else ["no user namespaces"]
     else:
         argv, drop = list(command), fallback_uid(uid)
+        warnings.append("nested user namespaces are allowed (the fallback has no bwrap)")
     owner = uid if isolation == "bwrap" else drop  # the sandbox user, None: our own
-    _give(work, owner)
+    tmpfs = folder is not None and folder.mounted
+    if tmpfs:
+        kernel.append("tmpfs work folder")
+    else:
+        warnings.append(folder.warning if folder is not None else "the work folder is not "
+                        "size-limited by the kernel (no work_folder): the watchdog walks it")  # fmt: skip
+    group = None
+    try:  # tmpfs pages are charged to the process that writes them: the cgroup allows both
+        memory = (limits.memory_mb + (limits.disk_mb if tmpfs else 0)) * MB
+        group = RunCgroup(f"restorelab-{uid}", memory, limits.processes, limits.cpu_cores)
+        kernel.insert(0, f"cgroup v{group.version}")
+    except CgroupUnavailable as error:
+        warnings.append(f"{error}: the watchdog polls memory and processes")
+    status, reason, popen = "ok", "", None
     start = time.monotonic()
-    status, reason, peak = "ok", "", 0
-    with open(log, "wb") as out:
-        popen = subprocess.Popen(
-            argv, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, preexec_fn=_preexec(limits, drop),
-        )  # fmt: skip
-        watched = psutil.Process(popen.pid)
-        while popen.poll() is None:
-            status, reason, rss = _broken_limit(watched, limits, start, out, work)
-            peak = max(peak, rss)
-            if status != "ok":
-                _stop(popen, owner)
-                break
-            time.sleep(POLL_SECONDS)
-        if owner is not None:  # strays (the PID namespace already took them under bwrap)
-            _kill_user(owner)
-        printed = os.fstat(out.fileno()).st_size
-    seconds = time.monotonic() - start
-    code = popen.returncode
-    if status == "ok" and (code == -signal.SIGXFSZ or printed >= limits.file_mb * MB):
-        status, reason = "output", f"wrote a file or output over the {limits.file_mb} MB limit"
-    elif status == "ok" and code == -signal.SIGXCPU:
-        status, reason = "timeout", f"used more than {limits.cpu_seconds} s of CPU time"
-    elif status == "ok" and code != 0 and peak >= NEAR_LIMIT * limits.memory_mb * MB:
-        status = "memory"
-        reason = (f"exited with status {code} after using {peak / MB:.0f} MB of memory, at the "
-                  f"{limits.memory_mb} MB limit")  # fmt: skip
-    elif status == "ok" and code != 0:
-        status, reason = "failed", f"exited with status {code}"
-    return Outcome(status, reason, code, seconds, isolation)
+    try:
+        _give(work, owner)
+        with open(log, "wb") as out:
+            popen = subprocess.Popen(
+                argv, cwd=cwd or work, env=env, stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, preexec_fn=_preexec(limits, drop, group),
+            )  # fmt: skip
+            watch = _Watch(psutil.Process(popen.pid), group, folder, work, out, start)
+            while popen.poll() is None:
+                status, reason = _broken_limit(watch, limits)
+                if status != "ok":
+                    break
+                time.sleep(POLL_SECONDS)
+            if status == "ok":  # what the kernel stopped, seen after the end
+                status, reason = _after_end(watch, limits, popen.returncode)
+            peak = group.memory_peak() if group is not None else None
+    finally:
+        _stop(popen, owner, group)
+    return Outcome(status, reason, popen.returncode, time.monotonic() - start, isolation,
+                   None if peak is None else round(peak / MB, 1),
+                   ", ".join(kernel) or "watchdog", tuple(warnings))  # fmt: skip
+
+
+def _after_end(watch: _Watch, limits: Limits, code: int) -> tuple[str, str]:
+    """The status of a run that ended by itself with ``code``."""
+    if watch.group is not None and watch.group.oom_kills():
+        return "memory", _killed(limits)
+    if code == -signal.SIGXFSZ or os.fstat(watch.log.fileno()).st_size >= limits.file_mb * MB:
+        return "output", f"wrote a file or output over the {limits.file_mb} MB limit"
+    if code == -signal.SIGXCPU:
+        return "timeout", f"used more than {limits.cpu_seconds} s of CPU time"
+    if code != 0 and (full := _disk(watch, limits)):
+        return "disk", full
+    if code != 0 and watch.group is not None and watch.group.processes_refused():
+        return "processes", f"reached the limit of {limits.processes} processes and threads"
+    if code != 0 and watch.peak >= NEAR_LIMIT * limits.memory_mb * MB:
+        return "memory", (f"exited with status {code} after using {watch.peak / MB:.0f} MB of "
+                          f"memory, at the {limits.memory_mb} MB limit")  # fmt: skip
+    if code != 0:
+        return "failed", f"exited with status {code}"
+    return "ok", ""

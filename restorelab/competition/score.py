@@ -20,26 +20,40 @@ submission "failed" with no overall score (a mean over some of the images would 
 from __future__ import annotations
 
 import csv
+import io
 import json
-import math
-import stat
+import os
+import re
+import threading
 from pathlib import Path
 
 import torch
 from PIL import Image
 
 from restorelab.competition.make import CSV_HEADER, CSV_METRIC, METRIC, mean_y
-from restorelab.io import IMAGE_SUFFIXES, ImageReadError, file_sha256, grey_to_rgb, read_image
+from restorelab.competition.untrusted import UntrustedFileError, open_folder, read_file
+from restorelab.io import (
+    ImageReadError,
+    decode_image,
+    file_sha256,
+    grey_to_rgb,
+    is_image_name,
+    read_image,
+)
 from restorelab.metrics import psnr, y_mae
 
 MAX_FILE_BYTES = 256 << 20  # no restored image or CSV is larger than this
 MAX_CSV_BYTES = 16 << 20
+BYTES_PER_PIXEL = 16  # the most an image file may hold per expected pixel (float RGBA TIFF)
+PLAIN_DECIMAL = re.compile(r"^[0-9]+(\.[0-9]+)?$")  # "12", "12.5"; not "1_000", "1e3", "inf"
+_DECODING = threading.Lock()  # Image.MAX_IMAGE_PIXELS is global: one decoder sets it at a time
 
 
 class Truth:
     """The private folder: the manifest's test names and sizes, the clean images read once.
 
-    Raises ValueError when a clean image does not match its recorded sha256.
+    Raises ValueError naming the file when the manifest is not readable or a clean image does
+    not match its recorded sha256.
     """
 
     def __init__(self, private: str | Path) -> None:
@@ -47,13 +61,22 @@ class Truth:
         manifest_path = self.folder / "manifest.json"
         if not manifest_path.is_file():
             raise FileNotFoundError(f"{manifest_path}: no such file (is this a private folder?)")
-        self.manifest = json.loads(manifest_path.read_text())
-        self.names: list[str] = list(self.manifest["test"])
-        self.sizes = {name: tuple(hw) for name, hw in self.manifest["sizes"].items()}
+        try:
+            self.manifest = json.loads(manifest_path.read_text())
+            self.names: list[str] = [str(name) for name in self.manifest["test"]]
+            self.sizes = {n: (int(hw[0]), int(hw[1])) for n, hw in self.manifest["sizes"].items()}
+            digests = self.manifest["sha256"]["private"]
+            missing = [name for name in self.names if name not in self.sizes]
+        except (ValueError, KeyError, TypeError, IndexError) as error:
+            raise ValueError(
+                f"{manifest_path}: not a competition manifest ({type(error).__name__}: {error})"
+            ) from None
+        if missing:
+            raise ValueError(f"{manifest_path}: no size recorded for {', '.join(missing)}")
         self.clean: dict[str, torch.Tensor] = {}
         for name in self.names:
             path = self.folder / "test" / "clean" / name
-            if file_sha256(path) != self.manifest["sha256"]["private"].get(f"test/clean/{name}"):
+            if file_sha256(path) != digests.get(f"test/clean/{name}"):
                 raise ValueError(f"{path}: does not match the sha256 in {manifest_path}")
             self.clean[name] = read_image(path, "rgb")
         self.by_stem = {Path(name).stem: name for name in self.names}
@@ -64,81 +87,129 @@ def _failed(kind: str, metric: str, errors: list[str], images: dict | None = Non
             "images": images or {}, "errors": errors}  # fmt: skip
 
 
-def _regular(path: Path) -> str | None:
-    """Why ``path`` cannot be read as a submitted file (symlink, folder, too large), or None."""
-    info = path.lstat()
-    if stat.S_ISLNK(info.st_mode):
-        return f"{path.name}: a symbolic link, not a file (refused)"
-    if not stat.S_ISREG(info.st_mode):
-        return f"{path.name}: not a regular file"
-    if info.st_size > MAX_FILE_BYTES:
-        return f"{path.name}: {info.st_size} bytes, over the {MAX_FILE_BYTES >> 20} MB limit"
-    return None
+def decode_checked(data: bytes, name: str, size: tuple[int, int]) -> torch.Tensor:
+    """The image in ``data`` as (C, H, W) in [0, 1], C 1 or 3, after its header was checked to
+    declare ``size`` (H, W): a file declaring anything else is refused before any pixel is
+    decoded, with Pillow's ``MAX_IMAGE_PIXELS`` at twice the expected pixels as the backstop.
+    Raises :class:`ImageReadError` naming ``name``."""
+    with _DECODING:
+        before = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = 2 * size[0] * size[1]
+        try:
+            try:
+                with Image.open(io.BytesIO(data)) as header:
+                    width, height = header.size
+            except Image.DecompressionBombError as error:
+                raise ImageReadError(f"{name}: declares too many pixels ({error})") from None
+            except Exception as error:  # PIL raises many types for a bad file
+                raise ImageReadError(
+                    f"{name}: not an image ({type(error).__name__}: {error})"
+                ) from None
+            if (height, width) != size:
+                raise ImageReadError(
+                    f"{name}: {height}x{width} pixels, expected {size[0]}x{size[1]}"
+                )
+            try:
+                return decode_image(data, "any", source=name)
+            except ImageReadError as error:
+                if "alpha channel" in str(error):  # read_image's hint names options we lack
+                    raise ImageReadError(
+                        f"{name}: has an alpha channel; save the restored image as RGB or grey"
+                    ) from None
+                raise
+            except Exception as error:  # a decoder bug must not stop the scorer
+                raise ImageReadError(
+                    f"{name}: cannot read the image ({type(error).__name__}: {error})"
+                ) from None
+        finally:
+            Image.MAX_IMAGE_PIXELS = before
 
 
-def _score_image(path: Path, clean: torch.Tensor, size: tuple[int, int]) -> dict:
-    problem = _regular(path)
-    if problem:
-        return {"error": problem}
+def _score_image(
+    folder_fd: int, name: str, clean: torch.Tensor, size: tuple[int, int]
+) -> tuple[dict, torch.Tensor | None]:
+    limit = min(MAX_FILE_BYTES, BYTES_PER_PIXEL * size[0] * size[1] + (1 << 20))
     try:
-        with Image.open(path) as header:
-            width, height = header.size
-    except Exception as error:  # PIL raises many types for a bad file
-        return {"error": f"{path.name}: not an image ({type(error).__name__}: {error})"}
-    if (height, width) != size:
-        return {"error": f"{path.name}: {height}x{width} pixels, expected {size[0]}x{size[1]}"}
-    try:
-        restored = read_image(path, "any")
-    except ImageReadError as error:
-        return {"error": str(error).replace(str(path), path.name)}
-    except Exception as error:  # a decoder bug must not stop the scorer
-        return {"error": f"{path.name}: cannot read the image ({type(error).__name__}: {error})"}
+        restored = decode_checked(read_file(name, limit, folder_fd), name, size)
+    except (UntrustedFileError, ImageReadError) as error:
+        return {"error": str(error)}, None
     rgb = grey_to_rgb(restored) if restored.shape[0] == 1 else restored
-    return {"y_mae": y_mae(restored, clean), "psnr": psnr(rgb, clean), "pixels": size[0] * size[1]}
+    try:
+        result = {"y_mae": y_mae(restored, clean), "psnr": psnr(rgb, clean)}
+    except ValueError as error:  # NaN or infinite values
+        return {"error": f"{name}: {error}"}, None
+    return {**result, "pixels": size[0] * size[1]}, restored
 
 
-def score_folder(folder: str | Path, truth: Truth) -> dict:
-    """Score a folder of restored images (see module doc). Hidden files (``.name``) are ignored."""
+def score_outputs(folder: str | Path, truth: Truth) -> tuple[dict, dict[str, torch.Tensor]]:
+    """:func:`score_folder`, and the restored images it decoded (test name -> (C, H, W) in
+    [0, 1]) of the pages it accepted: the grader makes thumbnails from these, never by reading
+    the folder again."""
     folder = Path(folder)
-    if not folder.is_dir() or folder.is_symlink():
-        return _failed("images", METRIC, [f"{folder}: no such folder of restored images"])
+    try:
+        folder_fd = open_folder(folder)
+    except UntrustedFileError as error:
+        return _failed("images", METRIC, [f"{error} (expected a folder of restored images)"]), {}
+    try:
+        return _score_open_folder(folder_fd, truth)
+    finally:
+        os.close(folder_fd)
+
+
+def _score_open_folder(folder_fd: int, truth: Truth) -> tuple[dict, dict[str, torch.Tensor]]:
     errors, by_stem = [], {}
     expected = truth.by_stem
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith("."):
+    names = []
+    with os.scandir(folder_fd) as entries:
+        for entry in entries:
+            names.append(entry.name)
+            if len(names) > len(expected) + 100:
+                return _failed("images", METRIC, [f"outputs: over {len(names) - 1} files"]), {}
+    for name in sorted(names):
+        if name.startswith("."):  # macOS resource files and the like, skipped as everywhere
             continue
-        if path.suffix.lower() not in IMAGE_SUFFIXES or path.stem not in expected:
-            errors.append(f"{path.name}: extra file (not one of the {len(expected)} test images)")
-        elif path.stem in by_stem:
-            errors.append(f"{by_stem[path.stem].name} and {path.name}: two files for one image")
+        stem = os.path.splitext(name)[0]
+        if not is_image_name(name) or stem not in expected:
+            errors.append(f"{name}: extra file (not one of the {len(expected)} test images)")
+        elif stem in by_stem:
+            errors.append(f"{by_stem[stem]} and {name}: two files for one image")
         else:
-            by_stem[path.stem] = path
-    images = {}
+            by_stem[stem] = name
+    images, arrays = {}, {}
     for stem, name in expected.items():
         if stem not in by_stem:
             images[name] = {"error": f"{stem}: missing (no restored image of {name})"}
-        else:
-            images[name] = _score_image(by_stem[stem], truth.clean[name], truth.sizes[name])
+            continue
+        images[name], restored = _score_image(
+            folder_fd, by_stem[stem], truth.clean[name], truth.sizes[name]
+        )
+        if restored is not None:
+            arrays[name] = restored
     errors += [result["error"] for result in images.values() if "error" in result]
     if errors:
-        return _failed("images", METRIC, errors, images)
+        return _failed("images", METRIC, errors, images), arrays
     pixels = sum(result.pop("pixels") for result in images.values())
     total = sum(
         result["y_mae"] * truth.sizes[n][0] * truth.sizes[n][1] for n, result in images.items()
     )
     mean_psnr = sum(result["psnr"] for result in images.values()) / len(images)
     return {"format": "images", "metric": METRIC, "status": "ok", "score": total / pixels,
-            "psnr": mean_psnr, "images": images, "errors": []}  # fmt: skip
+            "psnr": mean_psnr, "images": images, "errors": []}, arrays  # fmt: skip
+
+
+def score_folder(folder: str | Path, truth: Truth) -> dict:
+    """Score a folder of restored images (see module doc). Hidden files (``.name``) are ignored;
+    every file is read with :func:`restorelab.competition.untrusted.read_file`."""
+    return score_outputs(folder, truth)[0]
 
 
 def _csv_rows(path: Path) -> tuple[list[list[str]], list[str]]:
-    problem = _regular(path)
-    if problem:
-        return [], [problem]
-    if path.stat().st_size > MAX_CSV_BYTES:
-        return [], [f"{path.name}: over the {MAX_CSV_BYTES >> 20} MB limit of a CSV"]
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        data = read_file(path, MAX_CSV_BYTES)
+    except UntrustedFileError as error:
+        return [], [str(error)]
+    try:
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         return [], [f"{path.name}: not UTF-8 text ({error})"]
     rows = [row for row in csv.reader(text.splitlines()) if any(cell.strip() for cell in row)]
@@ -161,17 +232,18 @@ def score_csv(path: str | Path, truth: Truth) -> dict:
             continue
         file, text = row[0].strip(), row[1].strip()
         name = truth.by_stem.get(Path(file).stem)
-        try:
-            value = float(text)
-        except ValueError:
-            errors.append(f"{path.name} line {line}: {text!r} is not a number")
+        if not PLAIN_DECIMAL.match(text):
+            errors.append(
+                f"{path.name} line {line}: {text!r} is not a plain decimal number (like 117.25)"
+            )
             continue
+        value = float(text)
         if name is None:
             errors.append(f"{path.name} line {line}: extra row {file!r} (not a test image)")
         elif name in values:
             errors.append(f"{path.name} line {line}: a second row for {file}")
-        elif not math.isfinite(value):
-            errors.append(f"{path.name} line {line}: the value of {file} is {text}")
+        elif not 0 <= value <= 255:
+            errors.append(f"{path.name} line {line}: the value of {file} is {text}, not in 0..255")
         else:
             values[name] = value
     images = {name: {"mean_y": values[name], "abs_error": abs(values[name] - mean_y(truth.clean[name]))}

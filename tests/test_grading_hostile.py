@@ -1,0 +1,261 @@
+"""Grading that holds against a hostile class: the grader is never blocked, fed or fooled.
+
+The fast tests check the pieces without a sandbox: the bounded reader on a FIFO and a link, an
+image bomb refused from its header, a grader error that becomes a row, reports that render
+safely, team reports of the wrong type. One slow test grades a class of the ``g_*`` fixtures
+(a FIFO for the executed notebook, ``outputs`` linked to the private folder, a declared-model
+bomb, image bombs, modules that shadow the runner's, outputs the model did not make, HTML in
+the reason) with the honest "do nothing" team, two at a time, in the bubblewrap sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import struct
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageFile
+
+from restorelab.cli import main
+from restorelab.competition import (
+    Limits,
+    Truth,
+    grade_class,
+    leaderboard,
+    make,
+    score,
+    synthetic_pairs,
+)
+from restorelab.competition import grade as grade_module
+from restorelab.competition.sandbox import bwrap_problem, running_processes
+from restorelab.competition.score import score_folder
+from restorelab.competition.untrusted import UntrustedFileError, read_file, walk
+from restorelab.io import read_image, to_uint8, write_image
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "competition"))
+import classroom  # noqa: E402  (the fixture folder's builder)
+
+LIMITS = Limits(wall_seconds=60, cpu_seconds=15, memory_mb=1500, processes=64, file_mb=40,
+                disk_mb=64)  # fmt: skip
+SCRIPT = "<script>alert('pwned')</script>"
+
+
+@pytest.fixture(scope="module")
+def comp(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hostile_comp")
+    make(synthetic_pairs(6, 64, page_seed=5), root, 2, seed=0, source="test")
+    return root
+
+
+def _bomb_png(side: int) -> bytes:
+    """A PNG of about 100 bytes whose header declares ``side`` x ``side`` grey pixels."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(bytes(side + 1))) + chunk(b"IEND", b""))  # fmt: skip
+
+
+def test_a_fifo_or_a_link_never_blocks_or_leaks(tmp_path):
+    os.mkfifo(tmp_path / "executed.ipynb")  # no writer: a blocking open would hang here
+    start = time.monotonic()
+    with pytest.raises(UntrustedFileError, match=r"executed.ipynb: a FIFO \(named pipe\)"):
+        read_file(tmp_path / "executed.ipynb", 1 << 20)
+    assert time.monotonic() - start < 1
+    (tmp_path / "secret").write_bytes(b"private")
+    os.symlink(tmp_path / "secret", tmp_path / "link")
+    with pytest.raises(UntrustedFileError, match="link: a symbolic link"):
+        read_file(tmp_path / "link", 1 << 20)
+    (tmp_path / "big").write_bytes(b"x" * 100)
+    with pytest.raises(UntrustedFileError, match="big: 100 bytes, over"):
+        read_file(tmp_path / "big", 99)
+    assert read_file(tmp_path / "big", 10, last=True) == b"x" * 10  # a log's tail
+    deep = tmp_path / "tree"
+    (deep / "a" / "b" / "c").mkdir(parents=True)
+    os.symlink(tmp_path, deep / "a" / "loop")  # listed, never followed
+    assert dict(walk(deep))[Path("a/loop")] == "other"
+    with pytest.raises(UntrustedFileError, match="deeper than 1 levels"):
+        walk(deep, max_depth=1)
+    with pytest.raises(UntrustedFileError, match="over 2 entries"):
+        walk(deep, max_entries=2)
+
+
+def test_an_image_bomb_is_refused_from_its_header(comp, tmp_path, monkeypatch):
+    truth = Truth(comp / "private")
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    for name in truth.names:
+        (outputs / name).write_bytes(_bomb_png(30000))
+    assert (outputs / truth.names[0]).stat().st_size < 200
+
+    def no_decoding(self):
+        raise AssertionError("pixels of a bomb were decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    report = score_folder(outputs, truth)
+    assert report["status"] == "failed"
+    assert all("declares too many pixels" in error for error in report["errors"]), report
+    (outputs / truth.names[0]).write_bytes(_bomb_png(80))  # within Pillow's limit: by size
+    errors = score_folder(outputs, truth)["errors"]
+    assert f"{truth.names[0]}: 80x80 pixels, expected 64x64" in errors
+
+
+def test_a_grader_error_is_the_teams_row_and_the_board_is_written(comp, tmp_path, monkeypatch):
+    submissions = classroom.build(tmp_path / "submissions", ("raises", "bravo"), {})
+
+    def broken(team_dir, work):
+        if team_dir.name == "raises":
+            raise RuntimeError(f"grader bug while preparing {SCRIPT} | x")
+        raise KeyError("another bug")
+
+    monkeypatch.setattr(grade_module, "_prepare", broken)
+    reports = grade_class(submissions, comp / "public", comp / "private", tmp_path / "results",
+                          LIMITS, "rlimits", 2)  # fmt: skip
+    reasons = {report["team"]: report["reason"] for report in reports}
+    assert reasons["raises"].startswith("grader error: RuntimeError: grader bug while preparing")
+    assert reasons["bravo"] == "grader error: KeyError: 'another bug'"
+    board = (tmp_path / "results" / "leaderboard.csv").read_text().splitlines()
+    assert [line.split(",")[1:3] for line in board[1:]] == [
+        ["bravo", "failed"],
+        ["raises", "failed"],
+    ]
+    page = (tmp_path / "results" / "leaderboard.html").read_text()
+    assert SCRIPT not in page and "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;" in page
+    markdown = (tmp_path / "results" / "leaderboard.md").read_text()
+    assert r"\<script\>alert('pwned')\</script\> \| x" in markdown
+    assert all(
+        line.count(" | ") == len(leaderboard.COLUMNS) - 1 for line in markdown.splitlines()[4:]
+    )
+
+
+def test_report_fields_of_the_wrong_type_name_their_file(tmp_path, capsys):
+    teams = tmp_path / "teams"
+    teams.mkdir()
+    report = {"team": "alpha", "status": "ok", "score": "12.5", "psnr": None, "parameters": 10,
+              "seconds": 3.0, "reason": "", "thumbnail": None}  # fmt: skip
+    (teams / "alpha.json").write_text(json.dumps(report))
+    assert main(["competition", "leaderboard", str(tmp_path)]) != 0
+    error = capsys.readouterr().err
+    assert "alpha.json: score must be a number or null, got '12.5'" in error
+    assert "Unknown format code" not in error
+    (teams / "alpha.json").write_text("{broken")
+    with pytest.raises(ValueError, match="alpha.json: not a readable team report"):
+        leaderboard.write(tmp_path)
+
+
+def test_a_broken_manifest_names_its_file(comp, tmp_path):
+    private = tmp_path / "private"
+    private.mkdir()
+    (private / "manifest.json").write_text('{"test": ["a.png"]}')
+    with pytest.raises(ValueError, match=r"manifest.json: not a competition manifest \(KeyError"):
+        Truth(private)
+
+
+def test_a_csv_value_out_of_range_is_an_error_not_an_infinite_score(comp, tmp_path, capsys):
+    truth = Truth(comp / "private")
+    rows = ["Image File,Y Channel Value"] + [f"{name},-1e308" for name in truth.names]
+    (tmp_path / "a.csv").write_text("\n".join(rows) + "\n")
+    report = score(tmp_path / "a.csv", truth)
+    assert report["status"] == "failed" and report["score"] is None
+    assert main(["competition", "score", str(tmp_path / "a.csv"), "--private",
+                 str(comp / "private")]) == 1  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "score inf" not in printed and "'-1e308' is not a plain decimal" in printed
+    rows = ["Image File,Y Channel Value"] + [f"{name},1_000" for name in truth.names]
+    (tmp_path / "b.csv").write_text("\n".join(rows) + "\n")
+    assert "'1_000' is not a plain decimal" in score(tmp_path / "b.csv", truth)["errors"][0]
+
+
+def test_an_rgba_output_gets_a_hint_it_can_follow(comp, tmp_path):
+    truth = Truth(comp / "private")
+    outputs = tmp_path / "outputs"
+    for name in truth.names:
+        write_image(outputs / name, torch.rand(4, 64, 64))
+    errors = score_folder(outputs, truth)["errors"]
+    assert errors and all("save the restored image as RGB or grey" in e for e in errors), errors
+    assert not any("--alpha" in error for error in errors)
+
+
+# the hostile class: team -> (status, what the reason starts with, a phrase it holds)
+EXPECTED = {
+    "g_fifo": ("failed", "failed:", "exited with status"),
+    "g_outlink": ("failed", "rejected:", "outputs: not a folder"),
+    "g_bomb": ("failed", "rejected:", "parameters, over the 10,000,000 limit"),
+    "g_imgbomb": ("failed", "rejected:", "declares too many pixels"),
+    "g_shadow": ("ok", "", ""),
+    "g_liar": ("failed", "rejected:", "outputs do not come from the submitted model"),
+    "g_html": ("failed", "failed: In [", SCRIPT),
+}
+assert set(EXPECTED) == set(classroom.GRADING_HOSTILE)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("competition_grading")  # one grading at a time on the 2 cores
+def test_a_hostile_class_is_graded_by_itself(tmp_path):
+    problem = bwrap_problem()
+    if problem:
+        pytest.skip(f"the bubblewrap sandbox cannot run here: {problem}")
+    comp = tmp_path / "comp"
+    make(synthetic_pairs(8, 64, page_seed=3), comp, 3, seed=0, source="test")
+    private = comp / "private"
+    submissions = classroom.build(tmp_path / "submissions",
+                                  ("bravo", *classroom.GRADING_HOSTILE),
+                                  {"PRIVATE": str(private)})  # fmt: skip
+    grow_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.monotonic()
+    reports = grade_class(submissions, comp / "public", private, tmp_path / "results", LIMITS,
+                          "bwrap", 2)  # fmt: skip
+    assert time.monotonic() - start < 240  # it finished by itself, well inside the limits
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - grow_before) / 1024
+    assert grown_mb < 300  # the declared bomb was never built here (terabytes if it were)
+    graded = {report["team"]: report for report in reports}
+    for team, (status, starts, phrase) in EXPECTED.items():
+        report = graded[team]
+        assert report["status"] == status, (team, report["reason"])
+        assert report["reason"].startswith(starts) and phrase in report["reason"], (team, report)
+    # the honest teams (and the shadowing one, which is the same model) score as graded alone
+    alone = grade_class(submissions, comp / "public", private, tmp_path / "alone", LIMITS,
+                        "bwrap", 1, ["bravo"])[0]  # fmt: skip
+    assert alone["status"] == "ok" and graded["bravo"]["score"] == alone["score"]
+    assert graded["g_shadow"]["score"] == alone["score"]
+    assert graded["bravo"]["images"] == alone["images"]
+    # no byte of the private folder reached results/: no copy of a clean page, no thumbnail
+    results = tmp_path / "results"
+    assert not (results / "thumbs" / "g_outlink.png").exists()
+    assert graded["g_outlink"]["thumbnail"] is None
+    secrets = [p.read_bytes() for p in (private / "test" / "clean").iterdir()]
+    for path in results.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            assert not any(secret in data for secret in secrets), path
+    assert not any((results / "work").iterdir())  # every work folder is gone (tmpfs unmounted)
+    assert "outputs" in graded["g_outlink"]["reason"]  # it did try, and scoring refused the link
+    cleans = [to_uint8(read_image(path)) for path in (private / "test" / "clean").iterdir()]
+    thumbs = sorted((results / "thumbs").iterdir())
+    assert [path.stem for path in thumbs] == [
+        "bravo",
+        "g_bomb",
+        "g_liar",
+        "g_shadow",
+    ]  # accepted pages
+    for path in thumbs:  # the restored half never shows a clean page
+        restored = np.asarray(Image.open(path))[:, -64:]
+        assert not any(np.array_equal(restored, clean) for clean in cleans), path
+    # the reports render safely
+    page = (results / "leaderboard.html").read_text()
+    assert SCRIPT not in page and "&lt;script&gt;" in page
+    assert r"\<script\>" in (results / "leaderboard.md").read_text()
+    # no process of a sandbox user is left
+    uids = {report["uid"] for report in [*reports, alone]} - {None}
+    assert uids and all(running_processes(uid) == [] for uid in uids)

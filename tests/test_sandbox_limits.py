@@ -1,0 +1,220 @@
+"""The kernel enforces the sandbox's limits: hostile scripts a watchdog cannot see are stopped.
+
+Each ``k_*`` fixture (tests/fixtures/competition) runs as a plain script in the sandbox
+(``python team.py`` in its work folder, a tmpfs from ``work_folder``) in both isolations, with
+small limits (200 MB memory, 50 MB and 2,000 files of disk, 20 s) so each ends in a second or
+two. Every run must end with the limit's name as its status, no process of the sandbox user
+may be left when ``run`` returns, and no file of it once its lease ends. Tests skip with the
+reason where the machine cannot enforce a limit (not root, no cgroup, no bubblewrap).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from restorelab.competition import sandbox
+from restorelab.competition.cgroup import CgroupUnavailable, RunCgroup
+from restorelab.competition.sandbox import (
+    Limits,
+    Mounts,
+    Outcome,
+    bwrap_problem,
+    python_paths,
+    run,
+    running_processes,
+    sandbox_user,
+    work_folder,
+)
+from restorelab.competition.trees import WRITABLE_FOLDERS, remove_tree, remove_user_files
+
+FIXTURES = Path(__file__).parent / "fixtures" / "competition"
+LIMITS = Limits(wall_seconds=20, cpu_seconds=20, memory_mb=200, processes=32, file_mb=45,
+                disk_mb=50, disk_files=2000)  # fmt: skip
+ISOLATIONS = ("bwrap", "rlimits")
+KILLED = "the kernel killed it at the 200 MB memory limit"
+# fixture -> (status, a phrase of the reason or the log) in the tmpfs work folder
+KERNEL_STOPS = {
+    "k_shm": ("memory", KILLED),
+    "k_memfd": ("memory", KILLED),
+    "k_nested_tmpfs": ("failed", "user namespace refused"),
+    "k_unlinked": ("disk", "50 MB disk limit"),
+    "k_sparse": ("disk", "50 MB disk limit"),
+    "k_inodes": ("disk", "2000 files and folders"),
+    "k_deep": ("disk", "2000 files and folders"),
+    "k_doublefork": ("ok", ""),
+}
+# the fallback has no bwrap to forbid user namespaces: its own tmpfs is still memory
+FALLBACK_STOPS = {"k_nested_tmpfs": ("memory", KILLED)}
+NO_USERNS = "nested user namespaces are allowed"
+# run team.py by a path relative to the work folder (the fallback's user may not be able to
+# open it by its absolute path, under the tests' 0700 temporary folder)
+RUN_TEAM = "exec(compile(open('team.py').read(), 'team.py', 'exec'))"
+
+
+def _needs_kernel_limits(isolation: str) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("cgroups and a tmpfs work folder need root")
+    try:
+        RunCgroup(f"restorelab-probe-{os.getpid()}", 64 << 20, 8).close()
+    except CgroupUnavailable as error:
+        pytest.skip(f"no cgroup here: {error}")
+    if isolation == "bwrap" and bwrap_problem():
+        pytest.skip(f"the bubblewrap sandbox cannot run here: {bwrap_problem()}")
+
+
+@pytest.fixture
+def python(request, monkeypatch) -> str:
+    """The interpreter of the fixture scripts (stdlib only). The fallback runs as root when the
+    sandbox user cannot run the venv's Python (e.g. it lives under a 0700 /root): then the
+    system's Python is used and the fallback is told the user can run it, so the run is the
+    sandbox user's, as on a machine with a shared installation."""
+    callspec = getattr(request.node, "callspec", None)
+    isolation = callspec.params.get("isolation", "rlimits") if callspec else "rlimits"
+    if isolation == "bwrap" or sandbox.fallback_uid(sandbox.BASE_UID) is not None:
+        return sys.executable
+    system = shutil.which("python3", path="/usr/bin:/bin")
+    if system is None:
+        pytest.skip("the sandbox user cannot run this Python and there is no /usr/bin/python3")
+    monkeypatch.setattr(sandbox, "fallback_uid", lambda uid: uid)
+    return system
+
+
+def _user_files(uid: int) -> list[str]:
+    """Files of ``uid`` in the places any user may write (and world-writable folders in them)."""
+    found, stack = [], [p for p in WRITABLE_FOLDERS if os.path.isdir(p)]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                info = entry.stat(follow_symlinks=False)
+                if info.st_uid == uid:
+                    found.append(entry.path)
+                elif stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_IWOTH:
+                    stack.append(entry.path)
+    return found
+
+
+def _start(script: str, work: Path, command: list[str]) -> list[str]:
+    if script:
+        shutil.copyfile(FIXTURES / f"{script}.py", work / "team.py")
+    return command
+
+
+def _run(script: str, work: Path, isolation: str, python: str, tmpfs: bool = True,
+         command: list[str] | None = None) -> tuple[Outcome, str]:  # fmt: skip
+    """Run a fixture (or ``command``) in a fresh work folder (a tmpfs, else a plain folder);
+    (outcome, log). Checks that no process of the sandbox user is left when run returns, and
+    no file when its lease ends."""
+    log, mounts = work.parent / f"{work.name}.log", Mounts(work=work, read_only=python_paths())
+    env = {"PATH": "/usr/bin:/bin"}
+    with sandbox_user() as uid:
+        if tmpfs:
+            with work_folder(work, LIMITS) as folder:
+                assert folder.mounted, folder.warning
+                argv = _start(script, work, command or [python, "-c", RUN_TEAM])
+                outcome = run(argv, mounts, LIMITS, log, isolation, uid, env, folder=folder)
+                assert running_processes(uid) == []
+            assert not work.exists()  # unmounted and removed, however deep its tree
+        else:
+            work.mkdir()
+            argv = _start(script, work, command or [python, "-c", RUN_TEAM])
+            outcome = run(argv, mounts, LIMITS, log, isolation, uid, env)
+            assert running_processes(uid) == []
+            remove_tree(work)  # iterative: however deep
+            assert not work.exists()
+    assert _user_files(uid) == []  # (its processes are checked while the lease holds it)
+    return outcome, log.read_text(errors="replace")
+
+
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+@pytest.mark.parametrize("script", KERNEL_STOPS)
+def test_the_kernel_stops_each_hostile_script(script, isolation, python, tmp_path):
+    _needs_kernel_limits(isolation)
+    stops = KERNEL_STOPS if isolation == "bwrap" else {**KERNEL_STOPS, **FALLBACK_STOPS}
+    status, phrase = stops[script]
+    outcome, log = _run(script, tmp_path / "work", isolation, python)
+    assert outcome.status == status, (outcome, log[-500:])
+    assert phrase in outcome.reason + log, (outcome, log[-500:])
+    assert outcome.seconds < LIMITS.wall_seconds
+    assert outcome.enforcement.startswith("cgroup v") and "tmpfs" in outcome.enforcement
+    assert outcome.warnings == (() if isolation == "bwrap" else (f"{NO_USERNS} (the fallback "
+                                                                 "has no bwrap)",))  # fmt: skip
+    if status == "memory":  # the kernel's own counter: at the limit (memory + the tmpfs disk)
+        assert outcome.peak_mb == pytest.approx(LIMITS.memory_mb + LIMITS.disk_mb, rel=0.05)
+
+
+def test_a_sandboxed_command_cannot_make_a_user_namespace(tmp_path):
+    _needs_kernel_limits("bwrap")
+    command = [sys.executable, "-c", "import ctypes, os; libc = ctypes.CDLL(None, use_errno="
+               "True); assert libc.unshare(0x10000000) != 0, 'made'; print('refused', "
+               "os.strerror(ctypes.get_errno())); print(len(open('/dev/urandom', 'rb').read(4)))"]  # fmt: skip
+    outcome, log = _run("", tmp_path / "work", "bwrap", sys.executable, command=command)
+    assert outcome.status == "ok" and "refused" in log, (outcome, log)
+    assert log.splitlines()[-1] == "4"  # the devices still work (torch reads /dev/urandom)
+    assert "no user namespaces" in outcome.enforcement
+
+
+@pytest.mark.parametrize("script", ["k_deep", "k_inodes", "k_sparse"])
+def test_the_watchdog_bounds_a_folder_that_is_not_a_tmpfs(script, python, tmp_path):
+    """Without a tmpfs the watchdog walks the work folder: iteratively (no RecursionError on a
+    deep tree), bounded by the depth, the number of files and the allocated or apparent size."""
+    _needs_kernel_limits("rlimits")
+    outcome, log = _run(script, tmp_path / "work", "rlimits", python, tmpfs=False)
+    assert outcome.status == "disk", (outcome, log[-500:])
+    assert any(phrase in outcome.reason for phrase in ("deeper than", "2000 files", "50 MB"))
+    assert "not size-limited by the kernel" in " ".join(outcome.warnings)
+
+
+def test_an_error_of_the_watchdog_still_stops_the_run(python, tmp_path, monkeypatch):
+    """The watchdog raising (here on purpose, once the stray exists) ends run() with that
+    error, after every process of the run (the double-forked stray included) is killed and its
+    cgroup removed."""
+    _needs_kernel_limits("rlimits")
+    groups = []
+    original = sandbox._broken_limit
+
+    def failing(watch, limits):
+        groups.append(watch.group)
+        if (watch.work / "stray.pid").exists():
+            raise RecursionError("the watchdog's own check failed")
+        return original(watch, limits)
+
+    monkeypatch.setattr(sandbox, "_broken_limit", failing)
+    work = tmp_path / "work"
+    sleeper = [python, "-c", "import time; exec(open('team.py').read()); time.sleep(60)"]
+    with sandbox_user() as uid, work_folder(work, LIMITS) as folder:
+        argv = _start("k_doublefork", work, sleeper)
+        with pytest.raises(RecursionError, match="own check"):
+            run(argv, Mounts(work=work, read_only=python_paths()), LIMITS, tmp_path / "log",
+                "rlimits", uid, {"PATH": "/usr/bin:/bin"}, folder=folder)  # fmt: skip
+        assert running_processes(uid) == []
+        stray = int((work / "stray.pid").read_text())
+        assert not psutil.pid_exists(stray) or psutil.Process(stray).status() == "zombie"
+    assert groups[-1] is not None and not any(f.exists() for f in groups[-1].folders.values())
+
+
+def test_a_lease_removes_the_users_files_without_following_links(tmp_path):
+    """Files a uid left in /tmp (a deep tree, a link to a file of someone else) are removed
+    when its lease starts; the link's target stays."""
+    if os.geteuid() != 0:
+        pytest.skip("removing another user's files needs root")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not the sandbox user's")
+    with sandbox_user() as uid:
+        top = Path("/tmp") / f"restorelab-test-{uid}"
+        here = top
+        for _ in range(300):  # deeper than the removal keeps folders open
+            here = here / "d"
+        here.mkdir(parents=True)
+        (here / "file").write_text("x")
+        (top / "link").symlink_to(victim)
+        for path in [top, *top.rglob("*")]:
+            os.chown(path, uid, uid, follow_symlinks=False)
+        assert remove_user_files(uid) == 1  # the folder, once
+        assert not top.exists() and victim.read_text() == "not the sandbox user's"
