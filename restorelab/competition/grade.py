@@ -39,10 +39,10 @@ from PIL import Image
 
 from restorelab.competition import leaderboard, sandbox
 from restorelab.competition.contract import MAX_WEIGHTS_BYTES, ContractError, one_line
-from restorelab.competition.score import Truth, score_outputs
+from restorelab.competition.score import Truth, decode_checked, score_outputs
 from restorelab.competition.trees import remove_tree
-from restorelab.competition.untrusted import UntrustedFileError, read_file, walk
-from restorelab.io import read_image, to_uint8
+from restorelab.competition.untrusted import UntrustedFileError, copy_file, read_file, walk
+from restorelab.io import to_uint8
 
 TEAM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 KERNEL = "restorelab-sandbox"
@@ -84,8 +84,7 @@ def _copy_regular(source: Path, target: Path) -> None:
         if kind == "folder":
             (target / relative).mkdir()
         elif kind == "file":
-            data = read_file(source / relative, MAX_WEIGHTS_BYTES, name=str(relative))
-            (target / relative).write_bytes(data)
+            copy_file(source / relative, target / relative, MAX_WEIGHTS_BYTES, str(relative))
 
 
 def _prepare(team_dir: Path, work: Path) -> Path:
@@ -164,8 +163,11 @@ def _log_tail(log: Path) -> str:
 def _thumbnail(scan_path: Path, restored: torch.Tensor, target: Path) -> str:
     """Centre crops of a test scan and the team's restoration (the pixels scoring decoded),
     side by side (PNG)."""
+    # decoded as scoring decodes (under its lock): Pillow's pixel limit is global, and another
+    # team's scoring may have lowered it for a smaller page at this very moment
+    scan = decode_checked(scan_path.read_bytes(), scan_path.name, tuple(restored.shape[-2:]))
     halves = []
-    for image in (to_uint8(read_image(scan_path, "any")), to_uint8(restored)):
+    for image in (to_uint8(scan), to_uint8(restored)):
         image = np.repeat(image[..., None], 3, 2) if image.ndim == 2 else image
         top, left = max(0, image.shape[0] - THUMB) // 2, max(0, image.shape[1] - THUMB) // 2
         halves.append(image[top : top + THUMB, left : left + THUMB])

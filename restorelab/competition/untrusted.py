@@ -11,8 +11,10 @@ that size (a file that grows while it is read gives no more). Folders are listed
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 from restorelab.competition.trees import walk_entries
@@ -36,13 +38,11 @@ def _describe(mode: int) -> str:
     return "a special file"
 
 
-def read_file(
-    path: str | Path, limit: int, folder_fd: int | None = None, name: str = "", last: bool = False
-) -> bytes:
-    """The bytes of the regular file ``path`` (relative to the open folder ``folder_fd`` when
-    given), at most ``limit`` of them; raises :class:`UntrustedFileError` naming ``name`` (default:
-    the file's name) when it is missing, a link, a FIFO, a folder or larger than ``limit``.
-    ``last``: read the last ``limit`` bytes of a larger file instead of refusing it (a log)."""
+@contextlib.contextmanager
+def _open_regular(
+    path: str | Path, limit: int, folder_fd: int | None, name: str, last: bool
+) -> Iterator[tuple[int, int]]:
+    """(descriptor, bytes to read) of the regular file ``path``: see :func:`read_file`."""
     label = name or Path(path).name
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
     try:
@@ -67,16 +67,38 @@ def read_file(
             raise UntrustedFileError(
                 f"{label}: {info.st_size} bytes, over the {limit / MB:g} MB limit"
             )
-        chunks, left = [], size
-        while left > 0:
-            chunk = os.read(fd, min(left, 8 * MB))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks)
+        yield fd, size
     finally:
         os.close(fd)
+
+
+def _chunks(fd: int, size: int) -> Iterator[bytes]:
+    left = size
+    while left > 0:
+        chunk = os.read(fd, min(left, 8 * MB))
+        if not chunk:
+            return
+        yield chunk
+        left -= len(chunk)
+
+
+def read_file(
+    path: str | Path, limit: int, folder_fd: int | None = None, name: str = "", last: bool = False
+) -> bytes:
+    """The bytes of the regular file ``path`` (relative to the open folder ``folder_fd`` when
+    given), at most ``limit`` of them; raises :class:`UntrustedFileError` naming ``name`` (default:
+    the file's name) when it is missing, a link, a FIFO, a folder or larger than ``limit``.
+    ``last``: read the last ``limit`` bytes of a larger file instead of refusing it (a log)."""
+    with _open_regular(path, limit, folder_fd, name, last) as (fd, size):
+        return b"".join(_chunks(fd, size))
+
+
+def copy_file(path: str | Path, target: Path, limit: int, name: str = "") -> None:
+    """Copy the regular file ``path`` to ``target`` 8 MB at a time (the grader never holds a
+    team's weights whole), with the checks of :func:`read_file`."""
+    with _open_regular(path, limit, None, name, False) as (fd, size), open(target, "xb") as out:
+        for chunk in _chunks(fd, size):
+            out.write(chunk)
 
 
 def open_folder(path: str | Path, folder_fd: int | None = None, name: str = "") -> int:
