@@ -181,11 +181,13 @@ def _check_model(model, task, args: argparse.Namespace) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from restorelab import distributed
+    from restorelab.device import pick_device
     from restorelab.experiment import make_trainer
-    from restorelab.train import TrainConfig
+    from restorelab.train import TrainConfig, fast_settings
 
     task = _task(args)
     val = _val_images(args, task)
+    fast = fast_settings(args.model, pick_device(args.device)) if args.fast else {}
     config = TrainConfig(
         steps=args.steps,
         batch_size=args.batch_size,
@@ -200,6 +202,8 @@ def _train(args: argparse.Namespace) -> int:
         num_workers=args.workers,
         device=args.device,
     )
+    for name, value in fast.items():  # the preset's choices over the defaults
+        setattr(config, name, value)
     try:  # under torchrun the Trainer joins the process group; leave it on every exit
         trainer = make_trainer(
             args.model, task, _train_images(args), val, config, args.out,
@@ -464,6 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--amp", default="auto", choices=("auto", "off", "bf16", "fp16"))
     train.add_argument("--channels-last", action="store_true")
     train.add_argument("--compile", action="store_true")
+    train.add_argument("--fast", action="store_true",
+                       help="the fast preset (device sampler; on CUDA also bf16, torch.compile, "
+                            "cuDNN autotuning; see restorelab.train.fast_settings)")
     train.add_argument("--workers", type=count, default=0)
     train.add_argument("--device", type=device_name, default="auto")
     train.add_argument("--out", type=folder_name, default="runs/train",

@@ -42,10 +42,10 @@ TASK = Denoising(sigma=25)
 IMAGES = [torch.rand(3, 40, 40, generator=torch.Generator().manual_seed(i)) for i in range(3)]
 
 
-def _trainer(out_dir, steps: int = 10) -> Trainer:
+def _trainer(out_dir, steps: int = 10, sampler: str = "loader") -> Trainer:
     config = TrainConfig(
         steps=steps, batch_size=4, lr=1e-3, val_every=5, log_every=2, progress=False, seed=5,
-        device="cpu", tensorboard=False,
+        device="cpu", tensorboard=False, sampler=sampler,
     )  # fmt: skip
     torch.manual_seed(0)
     model = models.build("srcnn", features=(8, 4))
@@ -63,11 +63,11 @@ def _as_torchrun(rank: int, world: int, port: int) -> None:
     torch.set_num_threads(1)
 
 
-def _rank(rank: int, world: int, port: int, out_dir: str) -> None:
+def _rank(rank: int, world: int, port: int, out_dir: str, sampler: str) -> None:
     """One rank of a Python (not command-line) run, with torchrun's environment variables."""
     _as_torchrun(rank, world, port)
     try:
-        trainer = _trainer(out_dir)
+        trainer = _trainer(out_dir, sampler=sampler)
         assert (distributed.rank(), distributed.world_size()) == (rank, world)
         trainer.fit()
     finally:
@@ -116,9 +116,11 @@ def test_an_error_on_rank_0_stops_every_rank_with_its_message(tmp_path):
     ] * 2
 
 
-def test_two_ranks_train_the_same_weights_as_one(tmp_path):
-    mp.spawn(_rank, args=(2, _free_port(), str(tmp_path / "two")), nprocs=2, join=True)
-    one = _trainer(tmp_path / "one")
+@pytest.mark.parametrize("sampler", ["loader", "device"])
+def test_two_ranks_train_the_same_weights_as_one(tmp_path, sampler):
+    # the device sampler cuts the global batch on every rank, each keeps its shard
+    mp.spawn(_rank, args=(2, _free_port(), str(tmp_path / "two"), sampler), nprocs=2, join=True)
+    one = _trainer(tmp_path / "one", sampler=sampler)
     one.fit()
     two = torch.load(tmp_path / "two" / "last.pt", weights_only=True)
     difference = max(

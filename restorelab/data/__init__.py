@@ -23,6 +23,7 @@ from restorelab.data.datasets import (
     random_flip_rotate,
     sample_rng,
 )
+from restorelab.data.device_patches import DevicePatches
 from restorelab.data.embedded import (
     LEAKS_INTO_BENCHMARKS,
     TRAIN_PHOTOS,
@@ -56,6 +57,7 @@ __all__ = [
     "ImageFolder",
     "LEAKS_INTO_BENCHMARKS",
     "PairedFolder",
+    "DevicePatches",
     "PairedPatches",
     "Prefetcher",
     "RandomPatches",

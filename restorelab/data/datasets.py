@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from restorelab.data.device_patches import DevicePatches
 from restorelab.degrade import bicubic_resize
 from restorelab.io import list_images, quantize, read_image
 
@@ -81,6 +82,12 @@ class RandomPatches(Dataset):
         if self.augment:
             patch = random_flip_rotate(patch, rng)
         return patch.contiguous()
+
+    def on_device(self, device: str | torch.device) -> DevicePatches:
+        """The same images, patch size, weights and augmentation, cut a batch at a time on
+        ``device``: ``TrainConfig(sampler="device")`` (chapter 5)."""
+        return DevicePatches(self.images, self.patch_size, self.seed, self.augment,
+                             self.weights.tolist(), device)  # fmt: skip
 
 
 class SRPairs(Dataset):

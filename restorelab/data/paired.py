@@ -29,6 +29,7 @@ from torch.utils.data import Dataset
 
 from restorelab.augment import apply_flip_rotate
 from restorelab.data.datasets import ImageFolder
+from restorelab.data.device_patches import DevicePatches
 from restorelab.degrade.params import make_generator
 from restorelab.io import list_images, read_image
 
@@ -116,15 +117,19 @@ class PairedPatches(Dataset):
     def __len__(self) -> int:
         return self.length
 
+    def _check(self, k: int, source: torch.Tensor) -> None:
+        h, w = source.shape[-2:]
+        if min(h, w) < self.patch_size:
+            name = self.pairs.inputs[k] if hasattr(self.pairs, "inputs") else f"pair {k}"
+            raise ValueError(f"{name}: a {h}x{w} pair, smaller than the {self.patch_size}px patch")
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.seed, index])
         k = int(rng.integers(len(self.pairs)))
         source, target = self.pairs[k]
+        self._check(k, source)
         h, w = source.shape[-2:]
         p = self.patch_size
-        if min(h, w) < p:
-            name = self.pairs.inputs[k] if hasattr(self.pairs, "inputs") else f"pair {k}"
-            raise ValueError(f"{name}: a {h}x{w} pair, smaller than the {p}px patch")
         top, left = int(rng.integers(h - p + 1)), int(rng.integers(w - p + 1))
         pair = torch.stack(
             [source[:, top : top + p, left : left + p], target[:, top : top + p, left : left + p]]
@@ -133,6 +138,18 @@ class PairedPatches(Dataset):
             flags = torch.from_numpy(rng.random(3) < 0.5)[None].expand(2, 3)
             pair = apply_flip_rotate(pair, flags)
         return pair[0].contiguous(), pair[1].contiguous()
+
+    def on_device(self, device: str | torch.device) -> DevicePatches:
+        """Every pair read once and held on ``device`` (input and target side by side in the
+        channels), cut a batch at a time: ``TrainConfig(sampler="device")`` (chapter 5)."""
+        stacked, split = [], ()
+        for k in range(len(self.pairs)):
+            source, target = self.pairs[k]
+            self._check(k, source)
+            stacked.append(torch.cat([source, target]))
+            split = (source.shape[0], target.shape[0])
+        return DevicePatches(stacked, self.patch_size, self.seed, self.augment, device=device,
+                             split=split)  # fmt: skip
 
 
 def course2023(root: str | Path, mode: str = "rgb") -> tuple[PairedFolder, ImageFolder]:

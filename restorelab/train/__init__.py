@@ -8,7 +8,7 @@ that keep a run folder from being overwritten; ``gan`` the :class:`GANTrainer` (
 """
 
 from restorelab.train.checkpoint import load_weights, read_checkpoint, save_atomic
-from restorelab.train.config import TrainConfig, amp_dtype, seed_everything
+from restorelab.train.config import TrainConfig, amp_dtype, fast_settings, seed_everything
 from restorelab.train.gan import GANConfig, GANTrainer, interpolate_weights
 from restorelab.train.sampling import StepSampler
 from restorelab.train.trainer import Trainer, TrainingDiverged
@@ -21,6 +21,7 @@ __all__ = [
     "Trainer",
     "TrainingDiverged",
     "amp_dtype",
+    "fast_settings",
     "interpolate_weights",
     "load_weights",
     "read_checkpoint",

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import torch
 
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
 
 @dataclass
 class TrainConfig:
@@ -46,6 +48,9 @@ class TrainConfig:
     amp: str = "auto"  # auto (bf16/fp16 on CUDA, off on CPU) | off | bf16 | fp16
     channels_last: bool = False
     compile: bool = False
+    compile_mode: str = "default"  # torch.compile's mode; "reduce-overhead": CUDA graphs
+    sampler: str = "loader"  # loader (a DataLoader, one patch per index) | device (DevicePatches)
+    cudnn_benchmark: bool = False  # let cuDNN time its algorithms for the fixed patch shapes
     val_every: int = 0  # 0: validate only at the end
     checkpoint_every: int = 0  # also write last.pt every N steps (always: before validating)
     log_every: int = 10
@@ -64,6 +69,12 @@ class TrainConfig:
         for name in ("val_every", "checkpoint_every"):  # 0: off; a negative N acted as -N
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0 (0: off), got {getattr(self, name)}")
+        if self.sampler not in ("loader", "device"):
+            raise ValueError(f"sampler must be loader or device, got {self.sampler!r}")
+        if self.compile_mode not in COMPILE_MODES:
+            raise ValueError(
+                f"compile_mode must be one of {', '.join(COMPILE_MODES)}, got {self.compile_mode!r}"
+            )
         if not self.progressive:
             return
         phases = tuple(tuple(int(v) for v in phase) for phase in self.progressive)
@@ -99,8 +110,29 @@ class TrainConfig:
 # settings a resumed run may change: they do not change what the checkpoint's weights mean
 RESUMABLE_CHANGES = frozenset(
     {"steps", "val_every", "checkpoint_every", "log_every", "num_workers", "prefetch", "device",
-     "progress", "tensorboard", "comet", "amp", "channels_last", "compile"}
+     "progress", "tensorboard", "comet", "amp", "channels_last", "compile", "compile_mode",
+     "cudnn_benchmark"}
 )  # fmt: skip
+
+# The --fast preset on CUDA (chapter 5): bf16, the device sampler, cuDNN autotuning, and
+# torch.compile. Networks of many small kernels (Restormer, KBNet: launch-bound, see
+# benchmarks/results/gpu_check.md) replay CUDA graphs; convolution stacks take channels_last.
+# benchmarks/gpu.sh measures every one of these against fp32 eager.
+LAUNCH_BOUND = frozenset({"restormer", "kbnet"})
+
+
+def fast_settings(model_name: str, device: str | torch.device) -> dict:
+    """The :class:`TrainConfig` fields of the ``--fast`` preset for ``model_name`` on
+    ``device`` (chapter 5). On a CPU only the device sampler: compiling costs more than a short
+    CPU run gains, and CPUs have no fast bf16 training."""
+    if torch.device(device).type != "cuda":
+        return {"sampler": "device"}
+    launch_bound = model_name in LAUNCH_BOUND
+    return {
+        "sampler": "device", "amp": "bf16" if torch.cuda.is_bf16_supported() else "fp16",
+        "cudnn_benchmark": True, "channels_last": not launch_bound, "compile": True,
+        "compile_mode": "reduce-overhead" if launch_bound else "default",
+    }  # fmt: skip
 
 
 def lr_factor(config: TrainConfig, step: int) -> float:

@@ -11,12 +11,13 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import Sampler
 
+from restorelab.data.device_patches import step_seed
 from restorelab.data.prefetch import map_tensors
 
 
 def step_generator(seed: int, step: int, device: str | torch.device = "cpu") -> torch.Generator:
     """The generator that degrades the batch of ``step`` (the same on every rank)."""
-    return torch.Generator(device).manual_seed(seed * 1_000_003 + step)
+    return torch.Generator(device).manual_seed(step_seed(seed, step))
 
 
 class StepSampler(Sampler[int]):

@@ -124,7 +124,14 @@ class Trainer:
             if self.rank == 0:
                 note(f"DistributedDataParallel: {self.world} rank(s), {distributed.backend()}, "
                      f"{cfg.batch_size // self.world} of the batch of {cfg.batch_size} each")  # fmt: skip
-        self.forward = torch.compile(network) if cfg.compile else network
+        if cfg.cudnn_benchmark:
+            torch.backends.cudnn.benchmark = True
+        mode = None if cfg.compile_mode == "default" else cfg.compile_mode
+        self.forward = torch.compile(network, mode=mode) if cfg.compile else network
+        # CUDA graphs (compile modes reduce-overhead / max-autotune) reuse their output memory:
+        # each step tells them that the last step's outputs are no longer read
+        self._graphs = cfg.compile and self.device.type == "cuda" and mode in (
+            "reduce-overhead", "max-autotune")  # fmt: skip
         self.train_set, self.loss_fn = train_set, loss_fn
         self.make_pair, self.validate, self.check = make_pair, validate, check
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -153,6 +160,25 @@ class Trainer:
     def _lr_factor(self, step: int) -> float:
         scale = self.plateau.scale if self.plateau is not None else 1.0
         return lr_factor(self.config, step) * scale
+
+    def _batches(self) -> Iterable[Batch]:
+        """The batches of the steps from ``self.step`` on, on the device: from a DataLoader
+        (prefetched on a side stream), or cut whole on the device (``sampler="device"``: every
+        rank cuts the global batch, :meth:`pair` keeps its shard)."""
+        cfg = self.config
+        if cfg.sampler == "loader":
+            batches = self._loader()
+            if cfg.prefetch:
+                return Prefetcher(batches, self.device, depth=cfg.prefetch)
+            return (_on(batch, self.device) for batch in batches)
+        if not hasattr(self.train_set, "on_device"):
+            raise ValueError(
+                f'sampler="device" needs a dataset that can cut its batches on the device '
+                f"(RandomPatches, PairedPatches); {type(self.train_set).__name__} cannot: use "
+                f'sampler="loader"'
+            )
+        source = self.train_set.on_device(self.device)
+        return (source.batch(step, cfg.batch_size) for step in range(self.step, cfg.steps))
 
     def _loader(self) -> DataLoader:
         cfg = self.config
@@ -320,12 +346,35 @@ class Trainer:
             self.save("best.pt")
         return results
 
+    def _saves_now(self, stop_at: int | None) -> bool:
+        """True when the step just taken ends with writing ``last.pt``."""
+        cfg = self.config
+        final = self.step in (cfg.steps, stop_at)
+        every = cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0
+        return bool(final or every or self._validation_due())
+
+    def _read(self, unread: list[tuple[int, dict]], progress) -> None:
+        """Read the metrics of ``unread`` steps with one wait for the device, average them over
+        the ranks and keep them for the log; the first step with a NaN or infinite loss stops
+        the run (:class:`TrainingDiverged`) before any later step is logged or saved."""
+        tensors = [v for _, m in unread for v in m.values() if isinstance(v, torch.Tensor)]
+        values = iter(torch.stack([t.float() for t in tensors]).tolist() if tensors else [])
+        for step, metrics in unread:
+            metrics = {name: distributed.mean(next(values) if isinstance(v, torch.Tensor)
+                                              else float(v)) for name, v in metrics.items()}  # fmt: skip
+            losses = {name: value for name, value in metrics.items() if "loss" in name}
+            if not math.isfinite(sum(losses.values())):  # the same on every rank
+                if progress is not None:
+                    progress.close()
+                raise TrainingDiverged(step, losses, self.config)
+            self.running.append(metrics)
+
     def _end_of_step(self, stop_at: int | None) -> dict[str, float] | None:
         """Checkpoint, then validate (a validation that fails loses no step); None: no validation."""
         cfg = self.config
         final = self.step in (cfg.steps, stop_at)
         validate = self._validation_due()
-        if final or validate or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0):
+        if self._saves_now(stop_at):
             self.save("last.pt")
         if not validate:
             return None
@@ -337,8 +386,12 @@ class Trainer:
     def pair(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """(input, target) of this step from a device batch (this rank's shard of both)."""
         cfg = self.config
-        # degrade (and cut, with progressive learning) the global batch as one process would
-        gathered = self.world > 1 and (self.make_pair is not None or bool(cfg.progressive))
+        # degrade (and cut, with progressive learning) the global batch as one process would;
+        # the device sampler gives every rank the global batch already
+        whole = cfg.sampler == "device"
+        gathered = (
+            self.world > 1 and not whole and (self.make_pair is not None or bool(cfg.progressive))
+        )
         if gathered:
             batch = map_tensors(batch, distributed.gather_batch)
         if cfg.progressive:
@@ -348,16 +401,19 @@ class Trainer:
             inputs, target = self.make_pair(batch, gen)
         else:
             inputs, target = batch
-        if gathered:
+        if self.world > 1 and (gathered or whole):
             inputs, target = (t.chunk(self.world)[self.rank] for t in (inputs, target))
         if cfg.channels_last:
             inputs = _channels_last(inputs)
         return inputs, target
 
-    def train_step(self, batch: Batch) -> float:
-        """One optimisation step on a device batch (this rank's shard); returns the loss of the
-        global batch (the mean over the ranks)."""
+    def train_step(self, batch: Batch) -> torch.Tensor:
+        """One optimisation step on a device batch (this rank's shard); returns this rank's
+        loss as a 0-dim tensor on the device (reading it would make the CPU wait for the GPU:
+        :meth:`fit` reads the losses of several steps at once)."""
         cfg = self.config
+        if self._graphs:
+            torch.compiler.cudagraph_mark_step_begin()
         inputs, target = self.pair(batch)
         with torch.autocast(
             self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None
@@ -373,15 +429,16 @@ class Trainer:
         self.scaler.update()
         self.scheduler.step()
         self.step += 1
-        return distributed.mean(float(loss.detach()))
+        return loss.detach()
 
     def run(self, inputs: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
         """The network on a pair's input: a tensor, or a tuple of the network's arguments (the
         inpainter's image and class, chapter 8)."""
         return self.forward(*inputs) if isinstance(inputs, (tuple, list)) else self.forward(inputs)
 
-    def step_metrics(self, batch: Batch) -> dict[str, float]:
-        """One training step; what it logs (averaged over ``log_every`` steps)."""
+    def step_metrics(self, batch: Batch) -> dict[str, float | torch.Tensor]:
+        """One training step; what it logs (averaged over ``log_every`` steps): numbers or
+        0-dim tensors of this rank (:meth:`fit` reads and averages them over the ranks)."""
         return {"loss": self.train_step(batch)}
 
     def learning_rates(self) -> dict[str, float]:
@@ -423,20 +480,16 @@ class Trainer:
                 total=cfg.steps, initial=self.step, desc="train", unit="step", mininterval=2.0
             )
         started = time.perf_counter()
-        batches = self._loader()
-        if cfg.prefetch:
-            batches = Prefetcher(batches, self.device, depth=cfg.prefetch)
-        for batch in batches:
-            metrics = self.step_metrics(batch if cfg.prefetch else _on(batch, self.device))
-            losses = {name: value for name, value in metrics.items() if "loss" in name}
-            if not math.isfinite(distributed.mean(sum(losses.values()))):  # on every rank
-                if progress is not None:
-                    progress.close()
-                raise TrainingDiverged(self.step, losses, cfg)
-            self.running.append(metrics)
+        unread: list[tuple[int, dict]] = []  # (step, metrics) not yet read from the device
+        for batch in self._batches():
+            unread.append((self.step + 1, self.step_metrics(batch)))
             if progress is not None:
                 progress.update(1)
-            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+            logs = self.step % cfg.log_every == 0 or self.step == cfg.steps
+            if logs or self._saves_now(stop_at):  # nothing is logged or saved unread
+                self._read(unread, progress)
+                unread = []
+            if logs:
                 means = _means(self.running)
                 seconds = time.perf_counter() - started
                 phase = {}
