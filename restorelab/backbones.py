@@ -86,7 +86,11 @@ def quiet_download() -> Iterator[None]:
     """No "Downloading: ..." line from torch hub and no torchvision deprecation warning (the
     lpips package still passes ``pretrained=``): a page shows one line when weights are missing."""
     quiet = io.StringIO()
-    with warnings.catch_warnings(), contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(quiet),
+        contextlib.redirect_stderr(quiet),
+    ):
         warnings.simplefilter("ignore", UserWarning)
         yield
 

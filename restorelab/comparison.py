@@ -240,7 +240,9 @@ def matches_stored(live: list[dict], path: str | Path = RESULTS_FILE) -> bool:
     code changed what it computes, or the CSV needs the new numbers
     (``benchmarks/quick_spread.py`` measures them and their tolerances).
     """
-    return within_tolerance([_clean(row) for row in live], load_results(path), KEY, ("psnr", "ssim"))
+    return within_tolerance(
+        [_clean(row) for row in live], load_results(path), KEY, ("psnr", "ssim")
+    )
 
 
 def with_quick_numbers(rows: list[dict], numbers: dict, where: str) -> list[dict]:

@@ -45,8 +45,9 @@ from torch.utils.data import Dataset
 from restorelab import metrics, models
 from restorelab.comparison import with_quick_numbers, within_tolerance
 from restorelab.data import PairedPatches, SyntheticScans, course2023, descan18k
+from restorelab.device import pick_device
 from restorelab.infer import predict
-from restorelab.train import TrainConfig, Trainer, seed_everything
+from restorelab.train import TrainConfig, Trainer, fast_settings, seed_everything
 
 TABLE_FILE = Path(__file__).with_name("descanning.csv")
 COLUMNS = ("model", "registry", "params", "data", "setting", "steps", "batch", "patch", "seed",
@@ -116,6 +117,7 @@ class Budget:
     loss: str = "l1"
     seed: int = 0
     progressive: tuple[tuple[int, int, int], ...] = ()
+    fast: bool = False  # the --fast preset (restorelab.train.fast_settings) for the device
     extra: dict = field(default_factory=dict)
 
     def train_config(self, **overrides) -> TrainConfig:
@@ -134,7 +136,7 @@ class Budget:
 
 # The budgets of the stored table: QUICK (a minute on a CPU per row) and full (a GPU).
 QUICK_BUDGET = Budget(steps=60, batch_size=4, patch_size=32, lr=1e-3)
-FULL_BUDGET = Budget(steps=100_000, batch_size=16, patch_size=128, lr=3e-4)
+FULL_BUDGET = Budget(steps=100_000, batch_size=16, patch_size=128, lr=3e-4, fast=True)
 
 
 @dataclass
@@ -233,6 +235,9 @@ def train_descanner(
 ) -> Trainer:
     """A :class:`Trainer` for ``model`` on ``data``'s pairs with ``budget``, validated on
     ``data.val`` (Y-MAE and PSNR; ``best.pt`` follows the PSNR). Call ``.fit()`` on it."""
+    if budget.fast:
+        device = pick_device(config_overrides.get("device", "auto"))
+        config_overrides = {**fast_settings(model, device), **config_overrides}
     config = budget.train_config(**config_overrides)
     config.extra = {"descanning": data.name, "loss": budget.loss, "patch_size": budget.patch_size,
                     **budget.extra}  # fmt: skip
@@ -331,7 +336,9 @@ def matches_stored(live: Sequence[dict], path: str | Path = TABLE_FILE) -> bool:
 def set_quick_numbers(numbers: dict, path: str | Path = TABLE_FILE) -> None:
     """Store measured QUICK values and tolerances (``numbers[(model, data, metric)]``: ``base``
     and ``tolerance``), atomically."""
-    _write([_typed(row) for row in with_quick_numbers(load_table(path), numbers, "data")], Path(path))
+    _write(
+        [_typed(row) for row in with_quick_numbers(load_table(path), numbers, "data")], Path(path)
+    )
 
 
 @dataclass
@@ -348,7 +355,9 @@ class DescanTable:
         ]
         for r in self.rows:
             params = f"{r['params']:,}" if r["params"] else ""
-            spread = {k: f" ± {r[k + '_tol']:g}" if r.get(k + "_tol") else "" for k in ("y_mae", "psnr")}
+            spread = {
+                k: f" ± {r[k + '_tol']:g}" if r.get(k + "_tol") else "" for k in ("y_mae", "psnr")
+            }
             lines.append(f"| {r['model']} | {params} | {r['data']} | {r['setting']} | "
                          f"{r['steps']} x {r['batch']} x {r['patch']}² | {r['seed']} | "
                          f"{r['y_mae']:.3f}{spread['y_mae']} | {r['psnr']:.2f}{spread['psnr']} |")  # fmt: skip
@@ -399,8 +408,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0, help="the runs' seed (stored rows: 0)")
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--check", action="store_true",
-                      help="store nothing; exit 1 when a row is outside its stored tolerance")
+    mode.add_argument(
+        "--check",
+        action="store_true",
+        help="store nothing; exit 1 when a row is outside its stored tolerance",
+    )
     mode.add_argument("--json", metavar="PATH", help="store nothing; write the rows to PATH")
     args = parser.parse_args(argv)
     quick = args.setting == "QUICK"

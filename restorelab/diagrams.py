@@ -396,7 +396,11 @@ def draw_unet(model: UNetInpainter, path: str | Path | None = None):
         y = -1.35 * level
         block(right, y, f"decoder {level + 1} (FiLM)", f"{conv}, {widths[level]} filters\n"
               f"\u2192 {widths[level]} \u00d7 {size(level)}", "#fdf1e0")  # fmt: skip
-        below = ((left + right) / 2 + 1.0, y - 1.35 + 0.45) if level + 1 == depth else (right, y - 1.35 + 0.45)
+        below = (
+            ((left + right) / 2 + 1.0, y - 1.35 + 0.45)
+            if level + 1 == depth
+            else (right, y - 1.35 + 0.45)
+        )
         ax.annotate("", (right, y - 0.45), below, arrowprops=arrow)
         ax.text(right + (0.1 if level + 1 < depth else 0.3), y - 0.68,
                 "transposed conv\n2\u00d72, stride 2", fontsize=8.5, va="center", color="#444444")  # fmt: skip

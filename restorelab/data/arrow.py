@@ -182,7 +182,9 @@ def write_arrow_images(
     ``column_values(path, "label")``.
     """
     try:
-        with warnings.catch_warnings():  # it imports tqdm.auto, which warns in a kernel without ipywidgets
+        with (
+            warnings.catch_warnings()
+        ):  # it imports tqdm.auto, which warns in a kernel without ipywidgets
             warnings.simplefilter("ignore", TqdmWarning)
             import datasets
     except ImportError as error:

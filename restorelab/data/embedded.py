@@ -58,7 +58,9 @@ def embedded_photos(
     excluded = set(exclude)
     unknown = sorted(excluded - set(TRAIN_PHOTOS + VAL_PHOTOS))
     if unknown:
-        raise KeyError(f"exclude: unknown embedded photos {unknown}; known: {TRAIN_PHOTOS + VAL_PHOTOS}")
+        raise KeyError(
+            f"exclude: unknown embedded photos {unknown}; known: {TRAIN_PHOTOS + VAL_PHOTOS}"
+        )
     photos = []
     for name in (name for name in names if name not in excluded):
         image = to_tensor(load_photo(name))

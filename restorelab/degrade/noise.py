@@ -46,7 +46,9 @@ def gaussian_noise(
     return out.clamp_(0, 1) if clip else out
 
 
-def add_gaussian_noise(clean: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.Tensor:
+def add_gaussian_noise(
+    clean: torch.Tensor, sigma: float, generator: torch.Generator
+) -> torch.Tensor:
     """One image (C, H, W) in [0, 1] -> ``clean + N(0, (sigma/255)^2)``, not clipped.
 
     The noise is drawn in float32 from ``generator`` (a CPU generator: the same noise on every

@@ -109,9 +109,7 @@ class Inpainting:
         scores: dict[str, list[float]] = {"psnr": []}
         if lpips is not None:
             scores["lpips"] = []
-        for i, (image, (inputs, _)) in enumerate(
-            zip(images, damage, strict=True)
-        ):
+        for i, (image, (inputs, _)) in enumerate(zip(images, damage, strict=True)):
             if model is None:
                 restored = inputs[None, :-1]
             else:

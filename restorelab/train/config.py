@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
+from torch import nn
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
@@ -121,13 +122,15 @@ RESUMABLE_CHANGES = frozenset(
 LAUNCH_BOUND = frozenset({"restormer", "kbnet"})
 
 
-def fast_settings(model_name: str, device: str | torch.device) -> dict:
-    """The :class:`TrainConfig` fields of the ``--fast`` preset for ``model_name`` on
-    ``device`` (chapter 5). On a CPU only the device sampler: compiling costs more than a short
-    CPU run gains, and CPUs have no fast bf16 training."""
+def fast_settings(model: str | nn.Module, device: str | torch.device) -> dict:
+    """The :class:`TrainConfig` fields of the ``--fast`` preset for ``model`` (a registry name
+    such as "restormer", or the network) on ``device`` (chapter 5). On a CPU only the device
+    sampler: compiling costs more than a short CPU run gains, and CPUs have no fast bf16
+    training."""
     if torch.device(device).type != "cuda":
         return {"sampler": "device"}
-    launch_bound = model_name in LAUNCH_BOUND
+    name = model if isinstance(model, str) else type(model).__name__.lower()
+    launch_bound = name in LAUNCH_BOUND
     return {
         "sampler": "device", "amp": "bf16" if torch.cuda.is_bf16_supported() else "fp16",
         "cudnn_benchmark": True, "channels_last": not launch_bound, "compile": True,
