@@ -93,8 +93,8 @@ COURSE_2023_NOTE = (
     "training (Restormer: 600 epochs). They are not comparable with the per-pixel Y-MAE of this "
     "course's table. DnCNN's 28.5 is not the architecture: the team that reported it scored about "
     "28 with its first SRResNet too, and 4.74 once it removed a normalisation to [-1, 1] whose "
-    "outputs were still clamped to [0, 1] (the clamping bug of chapter 3): half of the output "
-    "range was cut off."
+    "outputs were still clamped to [0, 1] (the clamping bug of chapter 3, which came with the "
+    "course's starter code, not from the team): half of the output range was cut off."
 )
 
 

@@ -15,6 +15,7 @@ with the loader) and no Python runs per sample. The same code runs on the CPU.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import torch
@@ -148,3 +149,40 @@ def _placement(flat: torch.Tensor, device: torch.device) -> torch.device:
     free, _ = torch.cuda.mem_get_info(device)
     fits = flat.numel() * flat.element_size() <= GPU_SHARE * free
     return device if fits else torch.device("cpu")
+
+
+def sampler_rates(
+    dataset, device: str | torch.device, batch_size: int = 16, batches: int = 20
+) -> dict[str, float]:
+    """Patches per second that reach ``device`` from ``dataset`` (a RandomPatches or
+    PairedPatches), through a DataLoader (one patch per index, then copied) and through
+    ``dataset.on_device(device)`` (chapter 5). Each path is timed over ``batches`` batches
+    after one warm-up batch; the device's queue is drained before each clock reading."""
+    from torch.utils.data import DataLoader
+
+    device = torch.device(device)
+
+    def drain() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    def moved(batch):
+        return (
+            [t.to(device) for t in batch] if isinstance(batch, (list, tuple)) else batch.to(device)
+        )
+
+    loader = iter(DataLoader(dataset, batch_size=batch_size, sampler=range(len(dataset))))
+    source = dataset.on_device(device)
+    rates = {}
+    for name, next_batch in (
+        ("loader", lambda step: moved(next(loader))),
+        ("device", lambda step: source.batch(step, batch_size)),
+    ):
+        next_batch(0)
+        drain()
+        started = time.perf_counter()
+        for step in range(1, batches + 1):
+            next_batch(step)
+        drain()
+        rates[name] = batches * batch_size / (time.perf_counter() - started)
+    return rates
