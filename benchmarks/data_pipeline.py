@@ -1,4 +1,5 @@
-"""Data pipeline throughput: per-sample PIL/numpy Dataset vs restorelab's batched tensor pipeline.
+"""Data pipeline throughput: per-sample PIL/numpy Dataset vs restorelab's batched tensor pipeline,
+and the Trainer's two samplers.
 
 Run: ``python benchmarks/data_pipeline.py [--batches 20]``. Writes
 ``benchmarks/results/data_pipeline.{json,md}`` and ``benchmarks/results/synthetic_pairs.png``.
@@ -17,8 +18,14 @@ Both run in the main process (DataLoader ``num_workers=0``) on one CPU thread by
 (``--threads``; PIL and numpy use one anyway, and on a shared 2-core machine torch's spinning
 intra-op threads slow down badly when the other core is busy), and both keep the decoded photos
 in memory, so the comparison is the pipeline itself. Workers would speed both up about equally.
-The last line printed is ``speedup <b/a>`` on CPU. Also
-measured: pages per second of the scan simulator (synthetic page + scan_damage), and of
+
+The Trainer's samplers (chapter 5, issue 18), on the same dataset (``RandomPatches`` of the
+embedded training photos, 128x128 patches, random flips and turns, batch 32): ``sampler="loader"``
+(a ``DataLoader`` over the ``StepSampler``, one patch per index in Python, ``num_workers=0``)
+against ``sampler="device"`` (the dataset's ``on_device``: a ``DevicePatches`` cutting the whole
+batch with one gather), in patches per second, on the CPU (and on CUDA when there is one).
+
+Also measured: pages per second of the scan simulator (synthetic page + scan_damage), and of
 augraphy's when it is installed.
 """
 
@@ -37,9 +44,10 @@ from report import RESULTS, machine, save
 from torch.utils.data import DataLoader, Dataset
 
 from restorelab.augment import paired_flip_rotate, random_crops
-from restorelab.data import embedded_photos
+from restorelab.data import RandomPatches, embedded_photos
 from restorelab.data.pages import SyntheticScans, render_page
 from restorelab.degrade import gaussian_noise, jpeg, make_generator, scan_damage
+from restorelab.train import StepSampler
 
 PATCH, BATCH, SIGMA, QUALITY = 128, 32, (0.0, 50.0), (30, 95)
 
@@ -94,15 +102,15 @@ def batched_pairs(sources: list[torch.Tensor], batches: int, device: torch.devic
 
 
 def rate(batches, count: int, warmup: int = 2, sync: bool = False) -> float:
-    """Samples per second over ``count`` batches after ``warmup`` batches."""
+    """Samples per second over ``count`` batches (tensors, or tuples of them) after ``warmup``."""
     iterator = iter(batches)
     for _ in range(warmup):
         next(iterator)
     started = time.perf_counter()
     samples = 0
     for _ in range(count):
-        noisy, _ = next(iterator)
-        samples += noisy.shape[0]
+        batch = next(iterator)
+        samples += (batch[0] if isinstance(batch, (tuple, list)) else batch).shape[0]
     if sync:
         torch.cuda.synchronize()
     return samples / (time.perf_counter() - started)
@@ -121,14 +129,32 @@ def measure_pipelines(batches: int) -> list[dict]:
             "samples_per_second": rate(student, batches),
         }
     )
-    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-    for device in devices:
+    for device in _devices():
         sources = [torch.from_numpy(p).permute(2, 0, 1).contiguous().to(device) for p in photos]
         pipeline = batched_pairs(sources, batches + 2, device)
         sps = rate(pipeline, batches, sync=device.type == "cuda")
         rows.append(
             {"pipeline": "(b) restorelab batched", "device": device.type, "samples_per_second": sps}
         )
+    return rows
+
+
+def _devices() -> list[torch.device]:
+    return [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+
+
+def measure_samplers(batches: int) -> list[dict]:
+    """Training patches per second of the Trainer's loader path and of its device sampler."""
+    dataset = RandomPatches(embedded_photos("train"), PATCH)
+    positions = StepSampler(len(dataset), 0, (batches + 2) * BATCH, dataset.seed, BATCH)
+    loader = DataLoader(dataset, batch_size=BATCH, sampler=positions, num_workers=0)
+    rows = [{"sampler": "loader (RandomPatches + DataLoader)", "device": "cpu",
+             "patches_per_second": rate(loader, batches)}]  # fmt: skip
+    for device in _devices():
+        source = dataset.on_device(device)
+        steps = (source.batch(step, BATCH) for step in range(batches + 2))
+        rows.append({"sampler": "device (RandomPatches.on_device)", "device": device.type,
+                     "patches_per_second": rate(steps, batches, sync=device.type == "cuda")})  # fmt: skip
     return rows
 
 
@@ -216,9 +242,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     size = tuple(args.page_size)
     pipelines = measure_pipelines(args.batches)
+    samplers = measure_samplers(args.batches)
     pages = measure_pages(size, args.pages)
     cpu = [r["samples_per_second"] for r in pipelines if r["device"] == "cpu"]
     speedup = cpu[1] / cpu[0]
+    on_cpu = [r["patches_per_second"] for r in samplers if r["device"] == "cpu"]
+    sampler_speedup = on_cpu[1] / on_cpu[0]
     RESULTS.mkdir(exist_ok=True)
     save_figure(RESULTS / "synthetic_pairs.png", size)
     report = {
@@ -231,11 +260,13 @@ def main() -> None:
         "dataloader_workers": 0,
         "pipelines": pipelines,
         "speedup_cpu": speedup,
+        "samplers": samplers,
+        "sampler_speedup_cpu": sampler_speedup,
         "page_size": size,
         "pages": pages,
     }
     lines = [
-        f"Data pipeline throughput on {machine}, torch {torch.__version__}: {PATCH}x{PATCH} "
+        f"Data pipeline throughput on {machine()}, torch {torch.__version__}: {PATCH}x{PATCH} "
         f"crops + flip/turn + Gaussian noise (sigma {SIGMA[0]:g}-{SIGMA[1]:g}) + JPEG "
         f"(quality {QUALITY[0]}-{QUALITY[1]}), batch {BATCH}, DataLoader num_workers=0",
         "",
@@ -247,6 +278,15 @@ def main() -> None:
         ),
         "",
         f"Speedup of (b) over (a) on CPU: {speedup:.1f}x",
+        "",
+        f"The Trainer's samplers on the same dataset: {PATCH}x{PATCH} patches of the embedded "
+        f"training photos with random flips and turns (no degradation), batch {BATCH}:",
+        "",
+        "| sampler | device | patches/s |",
+        "|---|---|---|",
+        *(f"| {r['sampler']} | {r['device']} | {r['patches_per_second']:.0f} |" for r in samplers),
+        "",
+        f"Speedup of the device sampler over the loader on CPU: {sampler_speedup:.1f}x",
         "",
         f"Scan simulator, {size[0]}x{size[1]} pages (H x W):",
         "",

@@ -250,6 +250,66 @@ def train_descanner(
     )  # fmt: skip
 
 
+def compare_at_budget(
+    runs: dict[str, tuple[nn.Module, float]],
+    data: DescanData,
+    budget: Budget,
+    spread_rows: dict[str, str] | None = None,
+    measured: bool = False,
+) -> str:
+    """Two networks trained on the same ``data`` with the same ``budget``, side by side (labs 5
+    and 6: an attention network against a plain CNN).
+
+    ``runs``: name -> (trained model, training seconds). Each line gives the parameters, the
+    held-out Y-MAE and PSNR, the peak memory of one training step at the budget's largest
+    batch (:func:`restorelab.profiling.training_step_memory`) and the seconds per step. The
+    verdict weighs the Y-MAE gap against the seed and CPU spreads of the stored QUICK rows
+    ``spread_rows`` (name -> row of ``descanning.csv``; None: no spread known) and calls it an
+    order only when the gap is larger than both spreads together and ``measured`` says that
+    those spreads were measured at this very budget.
+    """
+    from restorelab.profiling import training_step_memory
+
+    phases = budget.progressive or ((0, budget.patch_size, budget.batch_size),)
+    _, patch, size = max(phases, key=lambda phase: phase[1] ** 2 * phase[2])
+    schedule = f"phases (first step, patch, batch) {budget.progressive}" if budget.progressive else (
+        f"{budget.batch_size} patches of {budget.patch_size}x{budget.patch_size}")  # fmt: skip
+    model = next(iter(runs.values()))[0]
+    device = next(model.parameters()).device
+    lines = [f"budget: {budget.steps} steps, {schedule}, seed {budget.seed}, {data.name}; device "
+             f"{device}; memory at {size} patches of {patch}x{patch}",
+             f"{'model':22s} {'params':>9s}  Y-MAE  PSNR (dB)  step memory  s/step"]  # fmt: skip
+    scores = {}
+    for name, (model, seconds) in runs.items():
+        batch = torch.rand(size, 3, patch, patch, device=device)
+        peak = training_step_memory(model, batch)
+        scores[name] = evaluate_descanner(model.eval(), data.val)
+        lines.append(f"{name:22s} {models.count_params(model):>9,}  {scores[name]['y_mae']:5.2f}  "
+                     f"{scores[name]['psnr']:9.2f}  {peak / 2**20:8.1f} MiB  "
+                     f"{seconds / budget.steps:6.3f}")  # fmt: skip
+    (first, a), (second, b) = ((name, score["y_mae"]) for name, score in scores.items())
+    ahead = first if a < b else second
+    verdict = f"{ahead} has the lower Y-MAE by {abs(a - b):.2f}, one seed each"
+    if spread_rows is None:
+        lines.append(f"{verdict}; the spread of this budget was not measured: train both with a "
+                     "few more seeds before calling it an order")  # fmt: skip
+        return "\n".join(lines)
+    tolerance = {row["model"]: row["y_mae_tol"] for row in load_table() if row["setting"] == "QUICK"}
+    spreads = {name: tolerance[spread_rows[name]] for name in runs}
+    noise = sum(spreads.values())
+    moves = " and ".join(f"±{spread:g} ({name})" for name, spread in spreads.items())
+    verdict += f"; seeds and CPUs move the table's QUICK runs of these networks by up to {moves}: "
+    if abs(a - b) <= noise:
+        verdict += f"the gap is within their sum ({noise:.2f}), so this run does not rank them"
+    elif measured:
+        verdict += "the gap is larger than both together, an order at this budget"
+    else:
+        verdict += ("the gap is larger than both together, but this budget's own spread was not "
+                    "measured: check with more seeds before calling it an order")  # fmt: skip
+    lines.append(verdict)
+    return "\n".join(lines)
+
+
 def train_row(
     row: str, data: DescanData, budget: Budget, setting: str = "QUICK",
     out_dir: str | Path | None = None, **config_overrides,

@@ -69,6 +69,20 @@ def time_and_memory(fn: Callable[[], object], repeats: int = 1) -> tuple[float, 
     return min(times), memory.peak
 
 
+def training_step_memory(model: torch.nn.Module, batch: torch.Tensor) -> int:
+    """Peak bytes of one training step (forward, L1 loss against ``batch``, backward) of
+    ``model`` on ``batch`` (N, C, H, W), measured on a copy in train mode: the step leaves the
+    model, its gradients and its batch-norm statistics as they were (labs 5 and 6)."""
+    import copy
+
+    import torch.nn.functional as F
+
+    net = copy.deepcopy(model).train()
+    with TensorMemory() as memory:
+        F.l1_loss(net(batch), batch).backward()
+    return memory.peak
+
+
 def attention_scaling(
     sides: Sequence[int],
     channels: int = 48,

@@ -118,22 +118,23 @@ class DevicePatches:
         return {"image": image, "top": corner[0], "left": corner[1], "turn": turn}
 
     def cut(self, draws: dict[str, torch.Tensor]) -> torch.Tensor | tuple[torch.Tensor, ...]:
-        """The patches ``draws`` describe, with one gather (see :meth:`batch`)."""
-        p = self.patch_size
+        """The patches ``draws`` describe, with one gather (see :meth:`batch`).
+
+        The index of output pixel (r, c) is a sum of a term of r and a term of c: the flips
+        act on one of them each, and a transpose swaps the two. So every pixel's index is one
+        broadcast sum, and the gather is the only pass over the batch."""
+        p, n = self.patch_size, len(draws["image"])
         grid = torch.arange(p, device=self.store)
-        rows, cols = grid.view(1, p, 1), grid.view(1, 1, p)
-        turn = draws["turn"].view(-1, 1, 1)
-        # output pixel (r, c) of a transposed patch reads the flipped patch at (c, r)
-        swap = (turn & 4) > 0
-        rows, cols = torch.where(swap, cols, rows), torch.where(swap, rows, cols)
-        rows = torch.where((turn & 1) > 0, p - 1 - rows, rows)
-        cols = torch.where((turn & 2) > 0, p - 1 - cols, cols)
-        image = draws["image"]
-        width = self.widths[image].view(-1, 1, 1)
-        pixel = (draws["top"].view(-1, 1, 1) + rows) * width + draws["left"].view(-1, 1, 1) + cols
+        turn, image = draws["turn"], draws["image"]
+        rows = torch.where((turn & 1).view(n, 1) > 0, p - 1 - grid, grid) + draws["top"].view(n, 1)
+        rows = rows * self.widths[image].view(n, 1)  # the offset of each source row
+        cols = torch.where((turn & 2).view(n, 1) > 0, p - 1 - grid, grid) + draws["left"].view(n, 1)
+        swap = (turn & 4).view(n, 1) > 0  # transposed: output row r reads source column r
+        across, down = torch.where(swap, cols, rows), torch.where(swap, rows, cols)
         channel = torch.arange(self.channels, device=self.store).view(1, -1)
-        plane = self.starts[image].view(-1, 1) + channel * self.areas[image].view(-1, 1)
-        patches = self.flat[plane[:, :, None, None] + pixel[:, None]]
+        plane = self.starts[image].view(n, 1) + channel * self.areas[image].view(n, 1)
+        index = plane.view(n, -1, 1, 1) + across.view(n, 1, p, 1) + down.view(n, 1, 1, p)
+        patches = torch.take(self.flat, index)
         patches = patches.to(self.device, non_blocking=True).float().div_(self.scale)
         return patches.split(list(self.split), dim=1) if self.split else patches
 
