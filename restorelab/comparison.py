@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 RESULTS_FILE = Path(__file__).with_name("comparison.csv")
 COLUMNS = ("chapter", "model", "task", "benchmark", "metric", "params", "setting", "psnr", "ssim",
            "convention")  # fmt: skip
@@ -274,3 +276,27 @@ def set_quick_numbers(numbers: dict, path: str | Path = RESULTS_FILE) -> None:
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
     _write(with_quick_numbers(rows, numbers, "benchmark"), Path(path))
+
+
+def paired_difference(name: str, differences: Sequence[float]) -> str:
+    """One line judging ``name``'s per-seed differences from a baseline trained with the same
+    seeds (chapter 8 and lab 8: a paired comparison cancels what the seed does to both runs).
+
+    It gives every difference, their mean and its 95% Student-t interval, and calls the
+    difference clear of the seed noise only when the interval excludes 0 and every seed agrees
+    on the sign."""
+    from scipy import stats
+
+    diffs = np.asarray(differences, dtype=float)
+    seeds = ", ".join(f"{d:+.3f}" for d in diffs)
+    if len(diffs) < 2:
+        return f"{name}: {seeds} dB from one seed: no interval, train more seeds to judge it"
+    half = stats.t.ppf(0.975, len(diffs) - 1) * diffs.std(ddof=1) / np.sqrt(len(diffs))
+    same_sign = bool((diffs > 0).all() or (diffs < 0).all())
+    clear = abs(diffs.mean()) > half and same_sign
+    return (
+        f"{name}: {seeds} dB seed by seed; mean {diffs.mean():+.3f} dB, 95% interval "
+        f"[{diffs.mean() - half:+.3f}, {diffs.mean() + half:+.3f}] over {len(diffs)} paired "
+        f"seeds, {'the same' if same_sign else 'not the same'} sign for every seed: "
+        f"{'clear of the seed noise' if clear else 'within the seed noise'}"
+    )
