@@ -10,6 +10,11 @@ Weights are safetensors files (never pickles), stored in the package while each 
 against the ``sha256`` its model card records. A reference may instead name a
 ``url`` with its ``sha256``: it is downloaded once to ``~/.cache/restorelab/weights`` and
 checked (then on every load too); offline, the error says which file is missing and where to put it.
+
+The modern half (:data:`MODERN`, chapters 5-9: the descanning table, ESRGAN, the inpainter) is
+trained by ``scripts/train_references.py`` on one GPU; its cards hold the scores measured there
+and the targets met or missed. :func:`card` and :func:`summary` give a chapter its reference,
+or an honest "not trained yet" until the GPU run has been published.
 """
 
 from __future__ import annotations
@@ -85,9 +90,42 @@ REFERENCES: dict[str, Reference] = {
 }  # fmt: skip
 
 
+@dataclass(frozen=True)
+class ModernReference:
+    """A reference of chapters 5-9: trained and scored by ``scripts/train_references.py`` (the
+    network is rebuilt from its card's ``model``: architecture, preset, arguments).
+
+    ``shows``: what a chapter compares it with; ``target``: what its card is judged by."""
+
+    chapter: int
+    shows: str
+    target: str
+
+
+_DESCAN = "Y-MAE at most half the scans' on the held-out synthetic pages"
+MODERN: dict[str, ModernReference] = {
+    "descanning-dncnn": ModernReference(3, "the descanning table's DnCNN row", _DESCAN),
+    "descanning-srresnet-x1": ModernReference(4, "the descanning table's SRResNet-style x1 row", _DESCAN),
+    "descanning-kbnet": ModernReference(5, "the descanning table's KBNet row (competition preset)", _DESCAN),
+    "descanning-restormer": ModernReference(6, "the descanning table's Restormer row (competition preset)", _DESCAN),
+    "descanning-baseline": ModernReference(9, "the competition baseline (a small Restormer)", _DESCAN),
+    "esrgan-psnr": ModernReference(7, "RRDBNet trained with L1 (the PSNR model)", "the GAN model's NIQE below it"),
+    "esrgan-gan": ModernReference(7, "the GAN model, fine-tuned from esrgan-psnr with RaGAN", "its NIQE below the PSNR model's"),
+    "inpaint-baseline": ModernReference(8, "BASELINE: one class for every image", "fills above a mean-colour fill"),
+    "inpaint-real": ModernReference(8, "REAL: the clusters of BASELINE's features", "fills above a mean-colour fill"),
+    "inpaint-max-class": ModernReference(8, "MAX_CLASS: the true classes", "fills above a mean-colour fill"),
+    "inpaint-upscaler-x2": ModernReference(8, "the project's SRCNN x2 upscaler (RGB)", "Y-PSNR above bicubic"),
+}  # fmt: skip
+
+
 def available() -> list[str]:
-    """Names of the registered reference checkpoints."""
+    """Names of the registered reference checkpoints of chapters 1-4 (see also :func:`modern`)."""
     return sorted(REFERENCES)
+
+
+def modern() -> list[str]:
+    """Names of the references of chapters 5-9 (:data:`MODERN`), trained or not yet."""
+    return list(MODERN)
 
 
 def _reference(name: str) -> Reference:
@@ -98,7 +136,8 @@ def _reference(name: str) -> Reference:
 
 def card_path(name: str) -> Path:
     """Where the model card (JSON) of ``name`` lives in the package."""
-    _reference(name)
+    if name not in MODERN:
+        _reference(name)
     return WEIGHTS / f"{name}.json"
 
 
@@ -132,11 +171,20 @@ def _download(url: str, sha256: str, target: Path) -> None:
 
 
 def weights_path(name: str) -> Path:
-    """The safetensors file of ``name``: in the package, or downloaded (and checked) once."""
-    ref = _reference(name)
+    """The safetensors file of ``name``: in the package, or downloaded (and checked) once; a
+    modern reference too large for the package is looked for in the download cache."""
     local = WEIGHTS / f"{name}.safetensors"
     if local.exists():
         return local
+    if name in MODERN:
+        cached = CACHE / f"{name}.safetensors"
+        if cached.exists():
+            return cached
+        raise FileNotFoundError(
+            f"{local}: the weights of {name!r} are missing; its card says where they are "
+            f"({info(name).get('stored_as', 'no card')}): put the file in {CACHE}"
+        )
+    ref = _reference(name)
     if ref.url is None:
         raise FileNotFoundError(
             f"{local}: the weights of {name!r} are missing (a checkout without them? run "
@@ -152,8 +200,8 @@ def check_weights(name: str, path: str | Path) -> None:
     """Refuse weights whose SHA-256 is not the one recorded for reference ``name``: the
     reference's ``sha256`` for hosted weights, else its model card's ``sha256`` (the file in the
     package). Raises ValueError naming the file (a flipped byte would otherwise load silently)."""
-    ref = _reference(name)
-    if ref.url is not None:
+    ref = MODERN.get(name) or _reference(name)
+    if isinstance(ref, Reference) and ref.url is not None:
         expected, where = ref.sha256, f"restorelab.pretrained.REFERENCES[{name!r}]"
         fix = "delete it to download it again"
     else:
@@ -170,7 +218,10 @@ def check_weights(name: str, path: str | Path) -> None:
 
 
 def build(name: str) -> nn.Module:
-    """The untrained network of reference ``name``."""
+    """The untrained network of reference ``name`` (a modern one: as its card describes it)."""
+    if name in MODERN:
+        spec = info(name)["model"]
+        return models.build(spec["architecture"], spec["preset"], **spec["kwargs"])
     ref, channels = _reference(name), task(name).model_channels
     kwargs = {"in_channels": channels, "out_channels": channels, **ref.model_kwargs}
     return models.build(ref.model, ref.preset, **kwargs)
@@ -332,7 +383,7 @@ def listing() -> str:
         spec = _reference(name).task
         settings = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "name" and v is not None)
         try:
-            card = info(name)
+            found = info(name)
         except (FileNotFoundError, ValueError) as error:
             lines.append(f"{name}: {error}")
             continue
@@ -340,11 +391,74 @@ def listing() -> str:
             f"{bench} " + ", ".join(f"{metric} {_number(metric, value)} (input "
                                     f"{_number(metric, rows['input'][metric])})"
                                     for metric, value in rows["model"].items())
-            for bench, rows in card["evaluation"].items()
+            for bench, rows in found["evaluation"].items()
         )  # fmt: skip
-        lines.append(f"{name}: {card['model']}, {spec['name']} ({settings}); {scores}; "
+        lines.append(f"{name}: {found['model']}, {spec['name']} ({settings}); {scores}; "
                      f"{budget(name)}")  # fmt: skip
     return "\n".join(lines)
+
+
+def card(name: str) -> dict:
+    """The model card of reference ``name`` with a ``status``: ``"trained"``, or ``"not trained
+    yet"`` (no card in the package: the chapter then says its reference awaits the GPU run).
+
+    For the chapters: ``card("descanning-kbnet")["evaluation"]["model"]["y_mae"]``, and each
+    card's ``targets`` (what, value, threshold, passed)."""
+    described = MODERN.get(name)
+    if described is None:
+        _reference(name)
+    try:
+        found = info(name)
+    except FileNotFoundError:
+        return {"name": name, "status": "not trained yet",
+                **({} if described is None else {"chapter": described.chapter,
+                   "shows": described.shows, "target": described.target}),
+                "note": "reference pending the GPU run (scripts/gpu_session.sh, then "
+                        "scripts/train_references.py publish)"}  # fmt: skip
+    return {**found, "status": "trained"}
+
+
+def summary(name: str) -> str:
+    """One Markdown paragraph on reference ``name`` for a chapter: its budget, its scores and
+    its targets met or missed, or that it is not trained yet."""
+    found = card(name)
+    if found["status"] != "trained":
+        return f"**{name}** ({found.get('shows', name)}): {found['note']}."
+    scores = found["evaluation"].get("model", found["evaluation"])
+    shown = ", ".join(f"{k} {_number(k, v)}" for k, v in scores.items() if isinstance(v, float))
+    verdicts = "; ".join(
+        f"{t['what']}: {'met' if t['passed'] else 'missed' if t['passed'] is False else 'not measured'}"
+        + ("" if t["value"] is None else f" ({t['value']:.3f} vs {t['threshold']:.3f})")
+        for t in found.get("targets", [])
+    )  # fmt: skip
+    steps = found.get("steps_done", found.get("steps"))
+    return (f"**{name}** ({found.get('shows', MODERN[name].shows if name in MODERN else found['model'])}): "
+            f"{steps:,} steps of {found['batch_size']} on {found['hardware']}; {shown}. "
+            f"Targets: {verdicts or 'none recorded'}.")  # fmt: skip
+
+
+def descanning_rows() -> list[dict]:
+    """The trained descanning references as rows of ``restorelab/descanning.csv`` (setting
+    ``"reference"``), for ``descanning.descanning_table(..., live=descanning_rows())``; only
+    those whose card exists, the scans' row first."""
+    from restorelab.descanning import INPUT_ROW
+
+    rows = []
+    for name in (n for n in MODERN if n.startswith("descanning-")):
+        found = card(name)
+        if found["status"] != "trained":
+            continue
+        common = dict(data=found["data"].split(",")[0], setting="reference", steps=found["steps_done"],
+                      batch=found["batch_size"], patch=found["patch"], seed=0)  # fmt: skip
+        if not rows:
+            scans = found["evaluation"]["input"]
+            rows.append(dict(model=INPUT_ROW, registry="", params=0, **common,
+                             y_mae=round(scans["y_mae"], 3), psnr=round(scans["psnr"], 2)))  # fmt: skip
+        ours = found["evaluation"]["model"]
+        rows.append(dict(model=found["row"], registry=found["model"]["architecture"],
+                         params=found["parameters"], **common, y_mae=round(ours["y_mae"], 3),
+                         psnr=round(ours["psnr"], 2)))  # fmt: skip
+    return rows
 
 
 if __name__ == "__main__":

@@ -1,67 +1,622 @@
 """Train, score and publish the reference checkpoints of restorelab.pretrained (one script reruns them all).
 
-Three steps, each a subcommand:
+Five steps, each a subcommand:
 
-    python scripts/train_references.py data --out refdata
-        the training images: ../shared/datasets/TrainPool's PNGs (Urban100, Manga109) and the
-        embedded training photos except "camera" (it re-creates Set12's cameraman scene), as lossless WebP
-    python scripts/train_references.py train --data refdata --out runs/references --steps 6000
-        trains every reference at once (one process each, one GPU shared) for --steps steps; each
-        run is an ordinary `restorelab train` whose exact command goes into the card (a card's
-        steps rerun its recipe); --deadline stops every run in time
+    python scripts/train_references.py data --out runs/refdata
+        the training images, small enough to travel with the working tree (--max-mb, 14 MB):
+        centre crops (--crop, 256 px) of ../shared/datasets/TrainPool's PNGs (Urban100,
+        Manga109) and the embedded training photos except "camera" (it re-creates Set12's
+        cameraman scene), as lossless WebP; runs/ is git-ignored, so carry runs/refdata
+    python scripts/train_references.py train --data runs/refdata --out runs/references --minutes 5
+        trains every reference at once on one GPU, one process per job (JOBS), each stopping in
+        time for its scoring before --minutes are up (the last one is killed 30 s later): the
+        chapter 1-4 references (an ordinary `restorelab train --fast`, whose exact command goes
+        into the card) and the modern half (chapters 5-9, in Python: the descanning table, the
+        ESRGAN pair and its interpolation sweep, the inpainter's three strategies and the x2
+        upscaler). Every run resumes from its last.pt. --dry-run: the same code paths with tiny
+        models, pages and steps (a few minutes on 2 CPU cores), into a temporary --out only
+    python scripts/train_references.py summary --runs runs/references
+        what every job measured (the descanning order by Y-MAE, the targets met or missed)
     python scripts/train_references.py pack --runs runs/references --to references.tar.gz
-        each run's best weights (safetensors), log.csv and run.json in one archive
+        each run's weights (safetensors), logs, run.json and result.json in one archive
     python scripts/train_references.py publish --runs runs/references
-        scores each run's best weights on its benchmarks, stores them in restorelab/weights as
-        safetensors (fp16 where that moves no PSNR by more than 0.01 dB) with the model card
+        chapters 1-4: scores each run's best weights on its benchmarks; the modern half: takes
+        the scores measured on the GPU (result.json); both store the weights as safetensors
+        (fp16 where that moves no PSNR by more than 0.01 dB) with the model card, its targets
+        recorded as met or missed. Weights over 4 MB go to --hosted (to be hosted; the card
+        says so), the rest to --weights (default: the package's restorelab/weights)
+
+GPU sizing (one H100, 16 cores, ~5 minutes of training, 12 processes sharing the card; CUDA
+time-slices processes, so their GPU times add up). Per-step GPU times alone, from
+benchmarks/results/gpu_check.md (fp32 eager; the --fast preset is expected to be faster, and
+benchmarks/gpu.sh in the same session measures it): Restormer (competition) 0.18 s and KBNet
+0.12 s per step of 8 x 128² patches, DnCNN 0.015 s and MSRResNet 0.016 s per step of 32 patches,
+SRCNN 0.007 s. Scaled to each job's batch and patch (cost ~ pixels per step):
+
+| job | steps x batch x patch | est. GPU s |
+|---|---|---|
+| descanning, 5 rows (equal budget, 200 pages of 512 px) | 500 x 8 x 96² each | ~75 together |
+| esrgan: RRDBNet (4 RRDBs) L1, then RaGAN fine-tuning | 1,000 + 400 x 16 x 128² HR | ~40 |
+| inpaint-seed0/1/2: BASELINE, MAX_CLASS, REAL (U-Net 16 x depth 4) | 3 x 3 x 500 x 16 x 128² | ~35 |
+| upscaler: SRCNN x2 RGB (chapter 8's) | 2,000 x 16 x 128² | ~10 |
+| dncnn-s25, srcnn-x2 (chapters 1-4, longer) | 8,000 x 128 x 40² / 48² | ~100 together |
+
+About 300 GPU-seconds for a 270 s window, so the deadline, not the step count, may end the
+slowest runs: each Python job trains in chunks of 1/20 of its steps and stops at --minutes minus
+the scoring reserve (the cosine schedule then stops early; result.json records steps_done), and
+its best.pt (picked on its validation) is scored. The first GPU session is the calibration:
+`summary` prints each job's steps/s, and a rerun with --steps-scale resumes every run (a longer
+schedule is allowed) from its last.pt. The descanning budget is far below the table's
+FULL_BUDGET (100k x 16 x 128²); RRDBNet has 4 RRDBs instead of 23 and the inpainter 16
+base filters instead of the project's 32: the results must come back in at most 64 MB (fp16
+weights, `pack` cuts the archive into parts of at most 15 MB), and the cards say so.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
+import math
+import multiprocessing
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
-from restorelab import pretrained
+from restorelab import descanning, metrics, models, pretrained
 from restorelab.cli import main as restorelab_main
 from restorelab.data import embedded_photos
 from restorelab.data.benchmarks import SHARED
 from restorelab.data.embedded import LEAKS_INTO_BENCHMARKS, TRAIN_PHOTOS
 from restorelab.io import file_sha256, list_images, read_image, to_uint8
 from restorelab.models import count_params
+from restorelab.train import TrainConfig, fast_settings, read_checkpoint
 
-VALIDATIONS = 10  # validations per run (best.pt is picked on the embedded validation photos)
+VALIDATIONS = 10  # per chapter 1-4 run (best.pt is picked on the embedded validation photos)
+CHUNKS = 20  # a modern job checks the clock after every 1/CHUNKS of its steps
+SCORE_RESERVE_S = 25  # what a modern job keeps for scoring after training
+KILL_GRACE_S = 30  # the parent kills what still runs this long after --minutes
+PACKAGE_LIMIT = 4_000_000  # weights larger than this are hosted, not packaged
 
 
+# ------------------------------------------------------------------ data (chapters 1-4, ESRGAN)
 def write_lossless(image: torch.Tensor, path: Path) -> None:
     Image.fromarray(to_uint8(image)).save(path, "WEBP", lossless=True, quality=100)
 
 
-def make_data(out: Path) -> None:
+def centre_crop(image: torch.Tensor, size: int) -> torch.Tensor:
+    """(C, H, W) -> its centre, at most size x size."""
+    h, w = image.shape[-2:]
+    top, left = max((h - size) // 2, 0), max((w - size) // 2, 0)
+    return image[:, top : top + size, left : left + size]
+
+
+def make_data(out: Path, crop: int, max_mb: float, pool: Path = SHARED / "TrainPool") -> None:
+    """The embedded training photos (whole), then centre crops of ``pool``'s PNGs, taking turns
+    between its sources (file-name prefix), until ``max_mb`` megabytes are written."""
     out.mkdir(parents=True, exist_ok=True)
-    for path in sorted((SHARED / "TrainPool").glob("*.png")):
-        write_lossless(read_image(path, "rgb"), out / f"{path.stem}.webp")
     for name, image in zip(TRAIN_PHOTOS, embedded_photos("train"), strict=True):
         if name not in LEAKS_INTO_BENCHMARKS:
             write_lossless(image, out / f"embedded_{name}.webp")
-    print(f"{len(list_images(out))} training images in {out}")
+    sources: dict[str, list[Path]] = {}
+    for path in sorted(pool.glob("*.png")):
+        sources.setdefault(path.stem.split("_")[0], []).append(path)
+    turns = [p for group in zip(*sources.values(), strict=False) for p in group]
+    turns += [p for group in sources.values() for p in group if p not in turns]
+    for path in turns:
+        if sum(f.stat().st_size for f in out.iterdir()) > max_mb * 1e6:
+            break
+        write_lossless(centre_crop(read_image(path, "rgb"), crop), out / f"{path.stem}.webp")
+    size = sum(f.stat().st_size for f in out.iterdir()) / 1e6
+    print(f"{len(list_images(out))} training images in {out} ({size:.1f} MB)")
 
 
+# ------------------------------------------------------------------ what each setting trains
+@dataclass(frozen=True)
+class Plan:
+    """Everything a `train` call sizes: the GPU run, or the CPU dry run (tiny, same code paths)."""
+
+    setting: str  # the descanning rows' models: "full" (GPU) or "QUICK"
+    pages: int
+    val_pages: int
+    page_size: int
+    descan: descanning.Budget
+    rrdb: dict
+    discriminator: dict
+    sr_patch: int
+    sr_batch: int
+    psnr_steps: int
+    gan_steps: int
+    inpaint_images: int
+    inpaint_val: int
+    image_size: int
+    crop: int
+    unet: dict
+    inpaint_batch: int
+    inpaint_steps: int
+    min_cluster_size: int
+    upscaler_steps: int
+    upscaler_kwargs: dict = field(default_factory=dict)
+    classic_steps: int = 8000
+
+
+GPU = Plan(
+    setting="full", pages=200, val_pages=8, page_size=512,
+    descan=descanning.Budget(steps=500, batch_size=8, patch_size=96, lr=5e-4),
+    rrdb={"num_blocks": 4}, discriminator={}, sr_patch=128, sr_batch=16, psnr_steps=1000,
+    gan_steps=400, inpaint_images=600, inpaint_val=60, image_size=256, crop=128,
+    unet={"features": 16, "depth": 4, "embed_dim": 64}, inpaint_batch=16, inpaint_steps=500,
+    min_cluster_size=20, upscaler_steps=2000, classic_steps=8000,
+)  # fmt: skip
+DRY = Plan(
+    setting="QUICK", pages=4, val_pages=2, page_size=64,
+    descan=descanning.Budget(steps=4, batch_size=2, patch_size=32),
+    rrdb={"features": 8, "growth": 4, "num_blocks": 1}, discriminator={"features": 4},
+    sr_patch=32, sr_batch=2, psnr_steps=4, gan_steps=2, inpaint_images=40, inpaint_val=4,
+    image_size=48, crop=32, unet={"features": 4, "depth": 2, "embed_dim": 8}, inpaint_batch=2,
+    inpaint_steps=2, min_cluster_size=5, upscaler_steps=4, upscaler_kwargs={"features": (8, 4)},
+    classic_steps=4,
+)  # fmt: skip
+
+DESCAN_JOBS = {
+    "descanning-dncnn": "DnCNN", "descanning-srresnet-x1": "SRResNet-style x1",
+    "descanning-kbnet": "KBNet", "descanning-restormer": "Restormer",
+    "descanning-baseline": descanning.BASELINE_ROW,
+}  # fmt: skip
+SEEDS = (0, 1, 2)
+STRATEGIES = {
+    "BASELINE": "inpaint-baseline",
+    "REAL": "inpaint-real",
+    "MAX_CLASS": "inpaint-max-class",
+}
+JOBS = [*DESCAN_JOBS, "esrgan", *(f"inpaint-seed{s}" for s in SEEDS), "upscaler",
+        "dncnn-s25", "srcnn-x2"]  # fmt: skip
+CLASSIC = ("dncnn-s25", "srcnn-x2")  # the chapter 1-4 references rerun longer
+
+
+def scaled(plan: Plan, factor: float) -> Plan:
+    """``plan`` with every step count multiplied by ``factor`` (a resumed, longer schedule)."""
+    if factor == 1:
+        return plan
+    up = lambda n: max(int(n * factor), 1)  # noqa: E731
+    return dataclasses.replace(
+        plan, descan=dataclasses.replace(plan.descan, steps=up(plan.descan.steps)),
+        psnr_steps=up(plan.psnr_steps), gan_steps=up(plan.gan_steps),
+        inpaint_steps=up(plan.inpaint_steps), upscaler_steps=up(plan.upscaler_steps),
+        classic_steps=up(plan.classic_steps),
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------ shared by the modern jobs
+@dataclass
+class Context:
+    """What a job needs: where it writes, when it must stop, what it trains on."""
+
+    plan: Plan
+    out: Path
+    data: str
+    until: float  # time.time() at which training stops (scoring follows)
+    device: torch.device
+    commit: str
+    references: dict = field(default_factory=dict)  # result.json's "references"
+
+    def fast(self, model_name: str, loader: bool = False, compile: bool = True) -> dict:
+        """The --fast preset's TrainConfig fields for ``model_name`` here; ``loader``: the
+        dataset cannot cut its batches on the device; ``compile``: False for the GAN phase."""
+        settings = fast_settings(model_name, self.device)
+        if loader:
+            settings["sampler"] = "loader"
+        if not compile:
+            settings = {k: v for k, v in settings.items() if not k.startswith("compile")}
+        return settings
+
+    def config(self, steps: int, batch: int, **fields) -> TrainConfig:
+        return TrainConfig(
+            steps=steps, batch_size=batch, val_every=max(steps // 5, 1),
+            log_every=max(min(steps // 20, 50), 1), progress=False, tensorboard=False,
+            device=str(self.device), **fields,
+        )  # fmt: skip
+
+    def record(self, name: str, model: torch.nn.Module, spec: dict, **entry) -> None:
+        """Keep reference ``name``: its fp32 weights in weights/, its card data for publish."""
+        pretrained.save_weights(
+            {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            self.out / "weights" / f"{name}.safetensors", half=False,
+        )  # fmt: skip
+        self.references[name] = {"model": spec, "parameters": count_params(model), **entry}
+
+
+def fit_until(trainer, folder: Path, until: float) -> dict:
+    """Train ``trainer`` (its run folder ``folder``, resumed) in chunks of 1/CHUNKS of its
+    steps until they are done or ``until`` has passed (one chunk at least: a late start still
+    trains and scores); returns ``steps_done`` and the
+    ``steps_per_s`` of this call (validations included: the rate to size the next run by)."""
+    steps = trainer.config.steps
+    chunk = max(steps // CHUNKS, 1)
+    step = first = (
+        read_checkpoint(folder / "last.pt")["step"] if (folder / "last.pt").exists() else 0
+    )
+    started = time.perf_counter()
+    while step < steps:
+        trainer.fit(resume=True, stop_at=min(step + chunk, steps))
+        step = trainer.step
+        if time.time() >= until:
+            break
+    rate = (step - first) / max(time.perf_counter() - started, 1e-9)
+    return {"steps_done": step, "steps_per_s": round(rate, 2)}
+
+
+def best_weights(trainer, folder: Path) -> torch.nn.Module:
+    """The trainer's evaluated network with best.pt's weights (when a validation ran), eval mode."""
+    model = trainer.evaluated_model()
+    if (folder / "best.pt").exists():
+        state = read_checkpoint(folder / "best.pt", trainer.device)
+        model.load_state_dict(state["ema"] if state.get("ema") else state["model"])
+    return model.eval()
+
+
+def half_gap(model: torch.nn.Module, score: Callable[[torch.nn.Module], dict]) -> float:
+    """The largest move of a PSNR that ``score`` measures when the weights are rounded to fp16."""
+    full = score(model)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(
+        {k: v.half().float() if v.is_floating_point() else v for k, v in state.items()}
+    )
+    rounded = score(model)
+    model.load_state_dict(state)
+    return max((abs(full[k] - rounded[k]) for k in full if "psnr" in k), default=0.0)
+
+
+def target(what: str, value: float | None, threshold: float, higher: bool) -> dict:
+    """A card's target: met when ``value`` is above (``higher``) or below ``threshold``."""
+    passed = None if value is None else (value > threshold if higher else value < threshold)
+    return {"what": what, "value": value, "threshold": threshold, "passed": passed}
+
+
+# ------------------------------------------------------------------ descanning (chapters 5, 6, 9)
+def _render(item: tuple[int, int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    from restorelab.data import SyntheticScans
+
+    length, size, seed, index = item
+    pair = SyntheticScans(length, size, seed=seed)[index]
+    return tuple(image.mul(255).round().to(torch.uint8) for image in pair)
+
+
+def render_pages(plan: Plan, path: Path) -> None:
+    """The table's pages (what :func:`descanning.descanning_data` renders, seeds 0 and 1),
+    rounded to 8 bits, in one file, rendered once on every core for the five descanning jobs."""
+    if path.exists():
+        return
+    work = [(plan.pages, plan.page_size, 0, i) for i in range(plan.pages)]
+    work += [(plan.val_pages, plan.page_size, 1, i) for i in range(plan.val_pages)]
+    with multiprocessing.get_context("spawn").Pool(min(os.cpu_count() or 1, 16)) as pool:
+        pairs = pool.map(_render, work)
+    torch.save({"train": pairs[: plan.pages], "val": pairs[plan.pages :]}, path.with_suffix(".tmp"))
+    os.replace(path.with_suffix(".tmp"), path)
+
+
+def load_pages(plan: Plan, path: Path) -> descanning.DescanData:
+    stored = torch.load(path, weights_only=True)
+    as_float = lambda pairs: [(s.float().div(255), c.float().div(255)) for s, c in pairs]  # noqa: E731
+    return descanning.DescanData(f"synthetic {plan.pages} pages of {plan.page_size} px",
+                                 as_float(stored["train"]), as_float(stored["val"]))  # fmt: skip
+
+
+def run_descanning(job: str, ctx: Context) -> None:
+    row, plan = DESCAN_JOBS[job], ctx.plan
+    data = load_pages(plan, ctx.out.parent / "pages.pt")
+    spec = descanning.row_card(row, plan.setting)
+    folder = ctx.out / "run"
+    model = descanning.build_row(row, plan.setting, plan.descan.seed)
+    fast = ctx.fast(spec["architecture"])
+    trainer = descanning.train_descanner(model, data, plan.descan, folder, progress=False,
+                                         tensorboard=False, device=str(ctx.device), **fast)  # fmt: skip
+    trainer.config.val_every = max(plan.descan.steps // 5, 1)
+    done = fit_until(trainer, folder, ctx.until)
+    net = best_weights(trainer, folder)
+    scan = descanning.evaluate_descanner(None, data.val)
+    ours = descanning.evaluate_descanner(net, data.val)
+    budget = plan.descan
+    ctx.record(
+        job, net, spec, chapter={"DnCNN": 3, "SRResNet-style x1": 4, "KBNet": 5, "Restormer": 6}.get(row, 9),
+        row=row, data=data.name + f", {plan.val_pages} held-out pages (seed 1)",
+        recipe=f"restorelab.descanning.train_descanner, Budget {dataclasses.asdict(budget)}, "
+               f"--fast settings {fast}",
+        steps=budget.steps, **done, batch_size=budget.batch_size, patch=budget.patch_size,
+        evaluation={"model": ours, "input": scan},
+        fp16_gap=half_gap(net, lambda m: descanning.evaluate_descanner(m, data.val)),
+        targets=[target("Y-MAE at most half the scans' (lower is better)", ours["y_mae"],
+                        scan["y_mae"] / 2, higher=False)],
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------ ESRGAN (chapter 7)
+def lpips_metric(device: torch.device) -> torch.nn.Module | None:
+    """LPIPS (AlexNet) where its weights can be had, else None (the GPU machine is offline)."""
+    from restorelab.backbones import MissingWeightsError
+
+    try:
+        return metrics.LPIPS(net="alex").to(device)
+    except MissingWeightsError:
+        return None
+
+
+def perception(outputs: list, references: list, lpips: torch.nn.Module | None) -> dict:
+    """Mean NIQE of ``outputs`` (lower is better; None when one is flat, as an untrained
+    network's can be: NIQE needs texture) and, with ``lpips``, their mean LPIPS."""
+    from restorelab.niqe import niqe
+
+    try:
+        scores = {"niqe": sum(niqe(out) for out in outputs) / len(outputs)}
+    except ValueError:
+        scores = {"niqe": None}
+    if lpips is not None:
+        device = next(lpips.parameters()).device
+        with torch.no_grad():
+            scores["lpips"] = sum(
+                float(lpips(o[None].to(device), r[None].to(device)))
+                for o, r in zip(outputs, references, strict=True)
+            ) / len(outputs)
+    return scores
+
+
+def run_esrgan(job: str, ctx: Context) -> None:
+    from restorelab.data import RandomPatches, training_images
+    from restorelab.experiment import make_trainer, mean_scores
+    from restorelab.losses import WeightedSum, l1_loss
+    from restorelab.tasks import SuperResolution
+    from restorelab.train import GANConfig, GANTrainer, interpolate_weights
+
+    plan = ctx.plan
+    task = SuperResolution(scale=4, channels="rgb", pre_upsample=False)
+    train_images = training_images(ctx.data, min_size=plan.sr_patch)
+    val_images = [task.crop(im) for im in embedded_photos("val")]
+    split = ctx.until - (ctx.until - time.time()) * plan.gan_steps / (
+        plan.psnr_steps + plan.gan_steps
+    )
+    psnr_dir, gan_dir = ctx.out / "psnr", ctx.out / "gan"
+    config = ctx.config(plan.psnr_steps, plan.sr_batch, lr=2e-4, seed=0, **ctx.fast("rrdbnet"))
+    psnr_trainer = make_trainer("rrdbnet", task, train_images, val_images, config, psnr_dir,
+                                patch_size=plan.sr_patch, loss="l1", **plan.rrdb)  # fmt: skip
+    psnr_done = fit_until(psnr_trainer, psnr_dir, split)
+    psnr_model = best_weights(psnr_trainer, psnr_dir)
+    # the chapter's generator loss; no perceptual term: VGG19's weights cannot be downloaded there
+    content = WeightedSum(l1=(1e-2, l1_loss))
+    gan_config = ctx.config(plan.gan_steps, plan.sr_batch, lr=1e-4, betas=(0.9, 0.99),
+                            scheduler="constant", seed=1, **ctx.fast("rrdbnet", compile=False))  # fmt: skip
+    generator = models.build("rrdbnet", in_channels=3, out_channels=3, **plan.rrdb)
+    generator.load_state_dict(psnr_model.state_dict())
+    gan_trainer = GANTrainer(
+        generator.train(), models.build("vgg_discriminator", **plan.discriminator),
+        RandomPatches(train_images, plan.sr_patch, seed=1), content, gan_config,
+        GANConfig(loss="ragan", adversarial_weight=5e-3), make_pair=task.make_pair,
+        validate=lambda net: mean_scores(task.evaluate(net, val_images)), out_dir=gan_dir,
+    )  # fmt: skip
+    gan_done = fit_until(gan_trainer, gan_dir, ctx.until)
+    gan_model = gan_trainer.evaluated_model().eval()  # the last generator: best.pt follows PSNR
+    lpips = lpips_metric(ctx.device)
+    low_res = [task.degrade(image) for image in val_images]
+    blended = models.build("rrdbnet", in_channels=3, out_channels=3, **plan.rrdb)
+    blended = blended.to(ctx.device).eval()
+    sweep = []
+    for alpha in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0):
+        psnr_state, gan_state = psnr_model.state_dict(), gan_model.state_dict()
+        blended.load_state_dict(interpolate_weights(psnr_state, gan_state, alpha))
+        outputs = [task.restore(blended, lr).clamp(0, 1).cpu() for lr in low_res]
+        psnr_y = [task.score(o, hr)["psnr_y"] for o, hr in zip(outputs, val_images, strict=True)]
+        sweep.append({"alpha": alpha, "psnr_y": sum(psnr_y) / len(psnr_y),
+                      **perception(outputs, val_images, lpips)})  # fmt: skip
+    score = lambda net: mean_scores(task.evaluate(net, val_images))  # noqa: E731
+    bicubic = mean_scores(task.evaluate(None, val_images))
+    gan_niqe, psnr_niqe = sweep[-1]["niqe"], sweep[0]["niqe"]
+    judged = target("the GAN model's NIQE below the PSNR model's (lower is better)",
+                    gan_niqe, math.nan if psnr_niqe is None else psnr_niqe, higher=False)  # fmt: skip
+    data = (f"{ctx.data} (the chapter 1-4 training images), patches of {plan.sr_patch} px HR; "
+            "validation: the embedded validation photos")  # fmt: skip
+    spec = {
+        "architecture": "rrdbnet",
+        "preset": "paper",
+        "kwargs": {"in_channels": 3, "out_channels": 3, **plan.rrdb},
+    }
+    common = {"chapter": 7, "data": data, "batch_size": plan.sr_batch, "sweep": sweep,
+              "targets": [judged]}  # fmt: skip
+    ctx.record("esrgan-psnr", psnr_model, spec, **common,
+               recipe="L1, Adam 2e-4, cosine (book/07_esrgan.ipynb's PSNR model); --fast settings",
+               steps=plan.psnr_steps, **psnr_done,
+               evaluation={"model": score(psnr_model), "input": bicubic},
+               fp16_gap=half_gap(psnr_model, score))  # fmt: skip
+    ctx.record("esrgan-gan", gan_model, spec, **common,
+               recipe="from esrgan-psnr: 1e-2 L1 + 5e-3 RaGAN (no perceptual term: no VGG19 "
+                      "weights offline), Adam 1e-4 (0.9, 0.99), constant; VGG-style discriminator",
+               steps=plan.gan_steps, **gan_done,
+               evaluation={"model": score(gan_model), "input": bicubic},
+               fp16_gap=half_gap(gan_model, score))  # fmt: skip
+
+
+# ------------------------------------------------------------------ inpainter (chapter 8)
+def inpaint_data(plan: Plan) -> tuple[list, list[int], list, list[int]]:
+    """(training crops, their photo classes, validation crops, theirs): chapter 8's embedded
+    crops, in memory (the GPU machine has no `datasets` package to write Arrow)."""
+    from restorelab.data import embedded_crops
+
+    rows = list(embedded_crops(plan.inpaint_val + plan.inpaint_images, plan.image_size, seed=0))
+    val, train = rows[: plan.inpaint_val], rows[plan.inpaint_val :]
+    return (
+        [im for im, _ in train],
+        [c for _, c in train],
+        [im for im, _ in val],
+        [c for _, c in val],
+    )
+
+
+def mean_fill_psnr(task, images: list, damage: list) -> float:
+    """PSNR of filling every hole with the mean colour of the image's known pixels: a fill that
+    takes its surroundings' colours must beat it."""
+    values = []
+    for image, (inputs, mask) in zip(images, damage, strict=True):
+        damaged, known = inputs[:-1], 1 - mask
+        colour = (damaged * known).sum((1, 2), keepdim=True) / known.sum().clamp(min=1)
+        values.append(metrics.psnr(damaged * known + colour * mask, image))
+    return sum(values) / len(values)
+
+
+def run_inpaint(job: str, ctx: Context) -> None:
+    from restorelab.cluster import cluster_features, image_features
+    from restorelab.degrade.masks import MaskConfig
+    from restorelab.experiment import make_inpainting_trainer, mean_scores
+    from restorelab.tasks import Inpainting
+
+    plan, seed = ctx.plan, int(job.removeprefix("inpaint-seed"))
+    train, true_classes, val, val_true = inpaint_data(plan)
+    slots = max(max(true_classes) + 1, len(train) // plan.min_cluster_size)
+    task = Inpainting(crop=plan.crop, mask=MaskConfig(coverage=(0.1, 0.4), noise_sigma=(0.0, 10.0)))
+    damage = task.fixed_damage(val)
+    damaged_psnr = mean_scores(task.evaluate(None, val, damage=damage))["psnr"]
+    fill_psnr = mean_fill_psnr(task, val, damage)
+    clusters_file = ctx.out.parent / "inpaint-seed0" / "clusters.json"
+    zeros, val_zeros = [0] * len(train), [0] * len(val)
+    order = ["BASELINE", "REAL", "MAX_CLASS"] if seed == 0 else ["BASELINE", "MAX_CLASS", "REAL"]
+    for strategy in order:
+        if strategy == "REAL":
+            while not clusters_file.exists() and time.time() < ctx.until:
+                time.sleep(2)
+            if not clusters_file.exists():
+                print("no clusters from inpaint-seed0 in time: REAL not trained", flush=True)
+                continue
+            clusters = json.loads(clusters_file.read_text())
+            classes, val_classes = clusters["train"], clusters["val"]
+        else:
+            classes, val_classes = (
+                (zeros, val_zeros) if strategy == "BASELINE" else (true_classes, val_true)
+            )
+        folder = ctx.out / strategy
+        config = ctx.config(plan.inpaint_steps, plan.inpaint_batch, lr=1e-3, seed=seed,
+                            **ctx.fast("unet_inpainter", loader=True))  # fmt: skip
+        trainer = make_inpainting_trainer(task, train, classes, val, val_classes, config, folder,
+                                          num_classes=slots, **plan.unet)  # fmt: skip
+        done = fit_until(trainer, folder, ctx.until)
+        net = best_weights(trainer, folder)
+        if strategy == "BASELINE" and seed == 0:  # chapter 8: clusters of BASELINE's features
+            clustering = cluster_features(image_features(net, train), n_components=10,
+                                          min_cluster_size=plan.min_cluster_size, min_samples=2, seed=0)  # fmt: skip
+            found = {"train": clustering.labels.tolist(), "k": clustering.k,
+                     "val": clustering.predict(image_features(net, val)).tolist()}  # fmt: skip
+            tmp = clusters_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(found))
+            os.replace(tmp, clusters_file)
+
+        def score(m, val_classes=val_classes):
+            return mean_scores(task.evaluate(m, val, val_classes, damage=damage))
+
+        psnr = score(net)["psnr"]
+        entry = dict(
+            chapter=8, seed=seed, strategy=strategy, steps=plan.inpaint_steps, **done,
+            batch_size=plan.inpaint_batch, num_classes=slots,
+            data=f"{len(train)} crops of {plan.image_size} px of the embedded photos (seed 0), "
+                 f"{len(val)} held out with fixed damage; training crops of {plan.crop} px",
+            recipe="restorelab.experiment.make_inpainting_trainer, L1, Adam 1e-3, cosine; "
+                   "--fast settings (loader sampler)",
+            evaluation={"psnr": psnr, "damaged_psnr": damaged_psnr, "mean_fill_psnr": fill_psnr},
+            targets=[target("PSNR above a fill with each image's mean known colour", psnr, fill_psnr, higher=True)],
+        )  # fmt: skip
+        if seed == 0:
+            entry["fp16_gap"] = half_gap(net, score)
+            spec = {"architecture": "unet_inpainter", "preset": "paper",
+                    "kwargs": {"num_classes": slots, **plan.unet}}  # fmt: skip
+            ctx.record(STRATEGIES[strategy], net, spec, **entry)
+        else:
+            ctx.references[f"{STRATEGIES[strategy]}@seed{seed}"] = entry
+
+
+def run_upscaler(job: str, ctx: Context) -> None:
+    from restorelab.augment import paired_crop
+    from restorelab.experiment import mean_scores
+    from restorelab.tasks import SuperResolution
+    from restorelab.train import Trainer, seed_everything
+
+    plan = ctx.plan
+    train, _, _, _ = inpaint_data(plan)
+    task = SuperResolution(scale=2, channels="rgb", pre_upsample=False)
+    val = [task.crop(im) for im in embedded_photos("val")]
+
+    def pair(hr, generator):  # a random HR crop per image, then LR by bicubic (chapter 8)
+        return task.make_pair(paired_crop([hr], plan.crop, generator)[0], generator)
+
+    score = lambda net: mean_scores(task.evaluate(net, val))  # noqa: E731
+    seed_everything(0)
+    model = models.build("srcnn", "rgb", scale=2, **plan.upscaler_kwargs)
+    config = ctx.config(plan.upscaler_steps, plan.inpaint_batch, lr=1e-3, scheduler="plateau",
+                        gamma=0.5, patience=3, seed=0, **ctx.fast("srcnn", loader=True))  # fmt: skip
+    config.val_every = max(plan.upscaler_steps // 10, 1)
+    folder = ctx.out / "run"
+    trainer = Trainer(model, train, F.l1_loss, config, pair, score, folder)
+    done = fit_until(trainer, folder, ctx.until)
+    net = best_weights(trainer, folder)
+    ours, bicubic = score(net), score(None)
+    spec = {
+        "architecture": "srcnn",
+        "preset": "rgb",
+        "kwargs": {"scale": 2, **plan.upscaler_kwargs},
+    }
+    ctx.record(
+        "inpaint-upscaler-x2", net, spec, chapter=8, steps=plan.upscaler_steps, **done,
+        batch_size=plan.inpaint_batch,
+        data=f"the inpainter's {len(train)} training crops, HR crops of {plan.crop} px; "
+             "validation: the embedded validation photos",
+        recipe="L1, Adam 1e-3, plateau (halve after 3 validations without progress; the "
+               "project: 1e-4); --fast settings (loader sampler)",
+        evaluation={"model": ours, "input": bicubic}, fp16_gap=half_gap(net, score),
+        targets=[target("Y-PSNR above bicubic on the validation photos", ours["psnr_y"],
+                        bicubic["psnr_y"], higher=True)],
+    )  # fmt: skip
+
+
+MODERN_RUNNERS = {**dict.fromkeys(DESCAN_JOBS, run_descanning), "esrgan": run_esrgan,
+                  **{f"inpaint-seed{s}": run_inpaint for s in SEEDS}, "upscaler": run_upscaler}  # fmt: skip
+
+
+def hardware(device: torch.device) -> str:
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or "CPU"
+    )
+    return f"{name}, shared by {len(JOBS)} runs at once"
+
+
+def run_modern(job: str, ctx: Context) -> None:
+    """Train and score ``job`` into ``ctx.out``; write its run.json and result.json."""
+    ctx.out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    MODERN_RUNNERS[job](job, ctx)
+    run = {"name": job, "wall_seconds": round(time.perf_counter() - started, 1),
+           "hardware": hardware(ctx.device), "torch": torch.__version__, "commit": ctx.commit,
+           "date": datetime.date.today().isoformat()}  # fmt: skip
+    (ctx.out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+    (ctx.out / "result.json").write_text(
+        json.dumps({"references": ctx.references}, indent=2) + "\n"
+    )
+    print(json.dumps({**run, "references": sorted(ctx.references)}), flush=True)
+
+
+# ------------------------------------------------------------------ chapters 1-4 (the CLI)
 def train_command(name: str, data: str, steps: int, out: Path) -> list[str]:
     every = max(steps // VALIDATIONS, 1)
     return [*pretrained.REFERENCES[name].train_args, "--data", data, "--val", "embedded",
-            "--steps", str(steps), "--val-every", str(every), "--seed", "0",
-            "--out", str(out)]  # fmt: skip
+            "--steps", str(steps), "--val-every", str(every), "--seed", "0", "--fast",
+            *(["--resume"] if (out / "last.pt").exists() else []), "--out", str(out)]  # fmt: skip
 
 
 def run_one(name: str, data: str, out: Path, commit: str, steps: int) -> None:
@@ -70,140 +625,340 @@ def run_one(name: str, data: str, out: Path, commit: str, steps: int) -> None:
     started = time.perf_counter()
     code = restorelab_main(["train", *command])
     wall = time.perf_counter() - started
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor()
     run = {
         "name": name, "exit_code": code, "command": "restorelab train " + " ".join(command),
         "steps": steps, "wall_seconds": round(wall, 1),
-        "hardware": f"{device}, shared by {len(pretrained.REFERENCES)} runs at once",
+        "hardware": hardware(torch.device("cuda" if torch.cuda.is_available() else "cpu")),
         "torch": torch.__version__, "commit": commit,
         "date": datetime.date.today().isoformat(),
     }  # fmt: skip
+    (out / name).mkdir(parents=True, exist_ok=True)
     (out / name / "run.json").write_text(json.dumps(run, indent=2) + "\n")
-    print(json.dumps(run))
+    print(json.dumps(run), flush=True)
 
 
+# ------------------------------------------------------------------ all at once
 def train_all(args: argparse.Namespace) -> None:
-    names = args.names or pretrained.available()
+    """Every job of ``args.names`` at once, one process each, stopped by ``args.minutes``."""
+    names = args.names or JOBS
+    plan = scaled(DRY if args.dry_run else GPU, args.steps_scale)
+    if args.dry_run and args.out.resolve().is_relative_to(pretrained.WEIGHTS.resolve()):
+        raise SystemExit(f"{args.out}: a dry run never writes into the package's weights")
     args.out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    if any(n in DESCAN_JOBS for n in names):
+        render_pages(plan, args.out / "pages.pt")
+        print(f"pages rendered in {time.time() - started:.0f} s", flush=True)
+    end = started + args.minutes * 60
     threads = str(max((os.cpu_count() or 4) // len(names), 1))
-    env = {**os.environ, "OMP_NUM_THREADS": threads}
-    procs = {
-        name: subprocess.Popen(
-            [sys.executable, __file__, "run", name, "--data", str(args.data), "--out",
-             str(args.out), "--commit", args.commit, "--steps", str(args.steps)],
-            stdout=(args.out / f"{name}.log").open("w"), stderr=subprocess.STDOUT, env=env,
-        )  # fmt: skip
-        for name in names
-    }
-    deadline = time.monotonic() + args.deadline * 60 if args.deadline else None
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "PYTHONUNBUFFERED": "1"}
+    procs = {}
+    for name in names:
+        command = [sys.executable, __file__, "run", name, "--data", str(args.data), "--out",
+                   str(args.out), "--commit", args.commit, "--until", str(end - SCORE_RESERVE_S),
+                   "--steps-scale", str(args.steps_scale)]  # fmt: skip
+        if args.dry_run:
+            command.append("--dry-run")
+        log = (args.out / f"{name}.log").open("w")
+        procs[name] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     for name, proc in procs.items():
         try:
-            code = proc.wait(None if deadline is None else max(deadline - time.monotonic(), 1))
+            code = proc.wait(max(end + KILL_GRACE_S - time.time(), 1))
         except subprocess.TimeoutExpired:
             proc.terminate()  # best.pt and last.pt stay: the run can be resumed or published
             code = f"{proc.wait()} (stopped at the deadline)"
-        print(f"{name}: exit {code}", flush=True)
+        print(f"{name}: exit {code} after {time.time() - started:.0f} s", flush=True)
 
 
-def pack(runs: Path, target: Path) -> None:
-    """Best weights (safetensors, fp32), log.csv and run.json of each run in one archive."""
-    from restorelab.train import read_checkpoint
-
-    with tarfile.open(target, "w:gz") as archive:
-        for name in pretrained.available():
-            folder = runs / name
-            if (folder / "best.pt").exists():
-                state = read_checkpoint(folder / "best.pt")["model"]
-                pretrained.save_weights(state, folder / "best.safetensors", half=False)
-            for file in ("best.safetensors", "log.csv", "run.json"):
-                if (folder / file).exists():
-                    archive.add(folder / file, f"{name}/{file}")
-            if (runs / f"{name}.log").exists():
-                archive.add(runs / f"{name}.log", f"{name}/train.log")
-    print(f"packed {target} ({target.stat().st_size / 1e6:.1f} MB)")
+def run_job(args: argparse.Namespace) -> None:
+    plan = scaled(DRY if args.dry_run else GPU, args.steps_scale)
+    if args.name in CLASSIC:
+        run_one(args.name, args.data, args.out, args.commit, plan.classic_steps)
+        return
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    ctx = Context(plan, args.out / args.name, args.data, args.until, device, args.commit)
+    run_modern(args.name, ctx)
 
 
-def save_and_record(name: str, state: dict, target: Path, half: bool) -> None:
+# ------------------------------------------------------------------ results
+def results(runs: Path) -> dict[str, list[dict]]:
+    """Every reference entry of the runs' result.json files, by reference name (an inpainting
+    strategy has one per seed; the seed-0 entry holds the weights)."""
+    found: dict[str, list[dict]] = {}
+    for path in sorted(runs.glob("*/result.json")):
+        for key, entry in json.loads(path.read_text())["references"].items():
+            name = key.split("@")[0]
+            weights = path.parent / "weights" / f"{name}.safetensors"
+            found.setdefault(name, []).append({**entry, "folder": str(path.parent),
+                                               "weights": str(weights) if "@" not in key else None})  # fmt: skip
+    return found
+
+
+def seed_table(entries: list[dict]) -> dict:
+    """An inpainting strategy's scores over its seeds: per seed, mean and standard deviation."""
+    by_seed = {str(e["seed"]): e["evaluation"]["psnr"] for e in entries}
+    values = list(by_seed.values())
+    mean = sum(values) / len(values)
+    std = (
+        (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+        if len(values) > 1
+        else None
+    )
+    return {"psnr_per_seed": by_seed, "psnr_mean": mean, "psnr_std": std}
+
+
+def summary(runs: Path) -> str:
+    """What the runs measured, as Markdown: the descanning order, every target met or missed."""
+    found = results(runs)
+    lines = [
+        "| reference | steps done / planned | steps/s | scores | targets |",
+        "|---|---|---|---|---|",
+    ]
+    for name, entries in sorted(found.items()):
+        e = (
+            next(x for x in entries if x["weights"])
+            if any(x["weights"] for x in entries)
+            else entries[0]
+        )
+        scores = (
+            seed_table(entries) if "seed" in e else e["evaluation"].get("model", e["evaluation"])
+        )
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items() if isinstance(v, float))
+        met = "; ".join(f"{t['what']}: {'met' if t['passed'] else 'missed' if t['passed'] is False else 'not measured'}"
+                        for x in entries for t in x["targets"])  # fmt: skip
+        lines.append(
+            f"| {name} | {e['steps_done']} / {e['steps']} | {e['steps_per_s']} | {shown} | {met} |"
+        )
+    order = sorted((e["evaluation"]["model"]["y_mae"], name) for name, [e] in
+                   ((n, found[n]) for n in DESCAN_JOBS if n in found))  # fmt: skip
+    if order:
+        scans = found[order[0][1]][0]["evaluation"]["input"]["y_mae"]
+        lines.append("\nDescanning, by measured Y-MAE (lower is better; the scans: "
+                     f"{scans:.3f}): " + ", ".join(f"{n} {v:.3f}" for v, n in order))  # fmt: skip
+    for name in ("esrgan-psnr",):
+        if name in found:
+            sweep = found[name][0]["sweep"]
+            lines.append("\nESRGAN interpolation: " + "; ".join(
+                ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in p.items())
+                for p in sweep))  # fmt: skip
+    return "\n".join(lines)
+
+
+PART_BYTES = 15_000_000  # a file back from the GPU machine: at most 16 MiB
+
+
+def pack(runs: Path, target_file: Path, parts: int = 4) -> None:
+    """Weights (safetensors: chapters 1-4 fp32, the modern half fp16), logs, run.json and
+    result.json of every run, in at most ``parts`` archives of about PART_BYTES each
+    (``target_file`` with -1, -2 ... before .tar.gz)."""
+    from safetensors.torch import load_file
+
+    for name in pretrained.available():
+        folder = runs / name
+        if (folder / "best.pt").exists():
+            state = read_checkpoint(folder / "best.pt")["model"]
+            pretrained.save_weights(state, folder / "best.safetensors", half=False)
+    for path in runs.glob("*/weights/*.safetensors"):
+        half = path.with_name(path.stem + ".fp16")
+        pretrained.save_weights(load_file(str(path)), half, half=True)
+    files = [p for p in sorted(runs.rglob("*")) if p.is_file() and (
+        p.suffix in (".json", ".log", ".md", ".fp16") or p.name in ("log.csv", "best.safetensors"))
+        and p.name != "clusters.json"]  # fmt: skip
+    groups: list[list[Path]] = [[]]
+    for path in sorted(files, key=lambda p: -p.stat().st_size):
+        sizes = [sum(p.stat().st_size for p in g) for g in groups]
+        fits = [i for i, size in enumerate(sizes) if size + path.stat().st_size <= PART_BYTES]
+        if fits:
+            groups[fits[0]].append(path)
+        else:
+            groups.append([path])
+    if len(groups) > parts:
+        print(f"warning: {len(groups)} parts of {PART_BYTES / 1e6:.0f} MB needed, {parts} allowed")
+    stem = target_file.name.removesuffix(".tar.gz")
+    for i, group in enumerate(groups, 1):
+        part = target_file.with_name(f"{stem}-{i}.tar.gz")
+        with tarfile.open(part, "w:gz") as archive:
+            for path in group:
+                name = str(path.relative_to(runs))
+                archive.add(
+                    path,
+                    name.removesuffix(".fp16") + (".safetensors" if path.suffix == ".fp16" else ""),
+                )
+        print(f"packed {part} ({part.stat().st_size / 1e6:.1f} MB, {len(group)} files)")
+
+
+def save_and_record(name: str, state: dict, target_file: Path, half: bool) -> None:
     """Write the weights and record their sha256 in the model card at once: pretrained.load
     refuses weights whose checksum is not the card's."""
-    pretrained.save_weights(state, target, half=half)
+    pretrained.save_weights(state, target_file, half=half)
     path = pretrained.card_path(name)
     card = json.loads(path.read_text()) if path.exists() else {"name": name}
-    path.write_text(json.dumps({**card, "sha256": file_sha256(target)}, indent=2) + "\n")
+    path.write_text(json.dumps({**card, "sha256": file_sha256(target_file)}, indent=2) + "\n")
+
+
+def publish_classic(name: str, runs: Path) -> None:
+    from safetensors.torch import load_file
+
+    folder = runs / name
+    run = json.loads((folder / "run.json").read_text())
+    state = load_file(str(folder / "best.safetensors"))
+    target_file = pretrained.WEIGHTS / f"{name}.safetensors"
+    scores = {}
+    for half in (False, True):
+        save_and_record(name, state, target_file, half)
+        scores[half] = pretrained.evaluate(name)
+    gap = max(
+        abs(scores[True][bench]["model"][key] - scores[False][bench]["model"][key])
+        for bench in scores[False] for key in scores[False][bench]["model"] if "psnr" in key
+    )  # fmt: skip
+    half = gap <= 0.01
+    save_and_record(name, state, target_file, half)
+    model = pretrained.load(name)
+    bench, metric, _, threshold = pretrained.PAPER_TARGETS[name]
+    card = {
+        **{k: run[k] for k in ("command", "steps", "wall_seconds", "hardware", "torch",
+                               "commit", "date")},
+        "name": name,
+        "model": pretrained.REFERENCES[name].model,
+        "parameters": count_params(model),
+        "task": pretrained.REFERENCES[name].task,
+        "data": "centre crops (256 px) of the TrainPool PNGs (Urban100, Manga109) + the embedded "
+                "training photos without 'camera' (a re-creation of Set12's cameraman scene), "
+                "14 MB of lossless WebP; best.pt picked on the embedded validation photos",
+        "batch_size": int(run["command"].split("--batch-size ")[1].split()[0]),
+        "stored_as": f"{'float16' if half else 'float32'} safetensors "
+                     f"(float16 moves PSNR by at most {gap:.4f} dB)",
+        "evaluation": scores[half],
+        "targets": [target(f"{bench} {metric} above {threshold}",
+                           scores[half][bench]["model"][metric], threshold, higher=True)],
+        "convention": pretrained.convention(name),
+        "sha256": file_sha256(target_file),
+    }  # fmt: skip
+    pretrained.card_path(name).write_text(json.dumps(card, indent=2) + "\n")
+    print(json.dumps({"name": name, "evaluation": card["evaluation"]}))
+
+
+def publish_modern(name: str, entries: list[dict], weights: Path, hosted: Path) -> None:
+    """The card and weights of a modern reference from what its GPU job measured."""
+    from safetensors.torch import load_file
+
+    main = next(e for e in entries if e["weights"])
+    run = json.loads((Path(main["folder"]) / "run.json").read_text())
+    half = True  # packed as fp16 to come back from the GPU machine; fp16_gap: what that moved
+    weights.mkdir(parents=True, exist_ok=True)
+    tmp = weights / f"{name}.safetensors.tmp"
+    pretrained.save_weights(load_file(main["weights"]), tmp, half=half)
+    packaged = tmp.stat().st_size <= PACKAGE_LIMIT
+    final = (weights if packaged else hosted) / f"{name}.safetensors"
+    final.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(tmp, final)
+    skip = {"folder", "weights", "fp16_gap", "seed", "evaluation", "targets"}
+    card = {
+        "name": name, **{k: v for k, v in main.items() if k not in skip},
+        **{k: run[k] for k in ("wall_seconds", "hardware", "torch", "commit", "date")},
+        "command": "python scripts/train_references.py train --minutes 5 (job "
+                   f"{Path(main['folder']).name})",
+        "evaluation": seed_table(entries) | {k: main["evaluation"][k] for k in
+                                             ("damaged_psnr", "mean_fill_psnr")}
+        if "seed" in main else main["evaluation"],
+        "targets": [t | {"seed": e["seed"]} if "seed" in e else t for e in entries for t in e["targets"]],
+        "stored_as": f"{'float16' if half else 'float32'} safetensors (float16 moves PSNR by at "
+                     f"most {main['fp16_gap']:.4f} dB)"
+                     + ("" if packaged else f"; {final.stat().st_size / 1e6:.1f} MB, over the "
+                        f"package's {PACKAGE_LIMIT / 1e6:.0f} MB: not packaged, to be hosted "
+                        f"(put it in {pretrained.CACHE})"),
+        "sha256": file_sha256(final),
+    }  # fmt: skip
+    (weights / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
+    print(json.dumps({"name": name, "packaged": packaged, "targets": card["targets"]}))
 
 
 def publish(args: argparse.Namespace) -> None:
-    from safetensors.torch import load_file
-
-    for name in args.names or pretrained.available():
-        folder = args.runs / name
-        run = json.loads((folder / "run.json").read_text())
-        state = load_file(str(folder / "best.safetensors"))
-        target = pretrained.WEIGHTS / f"{name}.safetensors"
-        scores = {}
-        for half in (False, True):
-            save_and_record(name, state, target, half)
-            scores[half] = pretrained.evaluate(name)
-        gap = max(
-            abs(scores[True][bench]["model"][key] - scores[False][bench]["model"][key])
-            for bench in scores[False] for key in scores[False][bench]["model"] if "psnr" in key
-        )  # fmt: skip
-        half = gap <= 0.01
-        save_and_record(name, state, target, half)
-        model = pretrained.load(name)
-        card = {
-            **{k: run[k] for k in ("command", "steps", "wall_seconds", "hardware", "torch",
-                                   "commit", "date")},
-            "name": name,
-            "model": pretrained.REFERENCES[name].model,
-            "parameters": count_params(model),
-            "task": pretrained.REFERENCES[name].task,
-            "data": "TrainPool PNGs (40 Urban100, 9 Manga109) + the embedded training photos "
-                    "without 'camera' (a re-creation of Set12's cameraman scene); best.pt "
-                    "picked on the embedded validation photos",
-            "batch_size": int(run["command"].split("--batch-size ")[1].split()[0]),
-            "stored_as": f"{'float16' if half else 'float32'} safetensors "
-                         f"(float16 moves PSNR by at most {gap:.4f} dB)",
-            "evaluation": scores[half],
-            "convention": pretrained.convention(name),
-            "sha256": file_sha256(target),
-        }  # fmt: skip
-        pretrained.card_path(name).write_text(json.dumps(card, indent=2) + "\n")
-        print(json.dumps({"name": name, "evaluation": card["evaluation"]}))
+    found = results(args.runs)
+    for name in args.names or [*CLASSIC, *pretrained.modern()]:
+        if name in pretrained.REFERENCES:
+            publish_classic(name, args.runs)
+        elif name in found:
+            publish_modern(name, found[name], args.weights, args.hosted)
+        else:
+            print(f"{name}: no result in {args.runs}, not published")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="action", required=True)
     data = sub.add_parser("data")
-    data.add_argument("--out", type=Path, default=Path("refdata"))
+    data.add_argument("--out", type=Path, default=Path("runs/refdata"))
+    data.add_argument(
+        "--crop", type=int, default=256, help="centre crop side of each TrainPool image"
+    )
+    data.add_argument(
+        "--max-mb", type=float, default=14.0, help="stop adding images past this size"
+    )
     for action in ("train", "run"):
         p = sub.add_parser(action)
         if action == "run":
-            p.add_argument("name", choices=pretrained.available())
+            p.add_argument("name", choices=JOBS)
+            p.add_argument(
+                "--until",
+                type=float,
+                default=math.inf,
+                help="time.time() at which a modern job stops training",
+            )
         else:
-            p.add_argument("--names", nargs="*", choices=pretrained.available())
-            p.add_argument("--deadline", type=float, default=0,
-                           help="stop every run after this many minutes (0: none)")
-        p.add_argument("--data", default="refdata")
+            p.add_argument("--names", nargs="*", choices=JOBS)
+            p.add_argument(
+                "--minutes",
+                type=float,
+                default=5.0,
+                help="every job ends within this (the last killed 30 s later)",
+            )
+        p.add_argument("--data", default="runs/refdata")
         p.add_argument("--out", type=Path, default=Path("runs/references"))
         p.add_argument("--commit", default="unknown")
-        p.add_argument("--steps", type=int, required=True, help="training steps of each run")
-    archive = sub.add_parser("pack", help="best weights, logs and run.json of each run in one .tar.gz")
+        p.add_argument(
+            "--steps-scale",
+            type=float,
+            default=1.0,
+            help="multiply every planned step count (a resumed, longer rerun)",
+        )
+        p.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="tiny models, pages and steps: every code path in a few CPU minutes",
+        )
+    show = sub.add_parser("summary", help="what the runs measured, as Markdown")
+    show.add_argument("--runs", type=Path, default=Path("runs/references"))
+    archive = sub.add_parser("pack", help="weights, logs, run.json and result.json in one .tar.gz")
     archive.add_argument("--runs", type=Path, default=Path("runs/references"))
     archive.add_argument("--to", type=Path, default=Path("references.tar.gz"))
+    archive.add_argument("--parts", type=int, default=4, help="at most this many archives")
     pub = sub.add_parser("publish")
     pub.add_argument("--runs", type=Path, default=Path("runs/references"))
-    pub.add_argument("--names", nargs="*", choices=pretrained.available())
+    pub.add_argument("--names", nargs="*", choices=[*pretrained.available(), *pretrained.modern()])
+    pub.add_argument(
+        "--weights",
+        type=Path,
+        default=pretrained.WEIGHTS,
+        help="where the modern references' cards and packaged weights go",
+    )
+    pub.add_argument(
+        "--hosted",
+        type=Path,
+        default=Path("runs/hosted"),
+        help="where weights too large for the package go",
+    )
     args = parser.parse_args()
     if args.action == "data":
-        make_data(args.out)
+        make_data(args.out, args.crop, args.max_mb)
     elif args.action == "train":
         train_all(args)
-    elif args.action == "pack":
-        pack(args.runs, args.to)
     elif args.action == "run":
-        run_one(args.name, args.data, args.out, args.commit, args.steps)
+        run_job(args)
+    elif args.action == "summary":
+        print(summary(args.runs))
+    elif args.action == "pack":
+        pack(args.runs, args.to, args.parts)
     else:
         publish(args)
 

@@ -1,0 +1,68 @@
+"""scripts/train_references.py: the deadline of the modern jobs, packing and publishing the
+modern half, and the chapters' view of a reference not trained yet (no GPU needed)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from restorelab import models, pretrained
+from restorelab.train import TrainConfig, Trainer
+
+SCRIPT = Path(__file__).parents[1] / "scripts" / "train_references.py"
+spec = importlib.util.spec_from_file_location("train_references", SCRIPT)
+refs = importlib.util.module_from_spec(spec)
+sys.modules["train_references"] = refs  # its dataclasses look their module up
+spec.loader.exec_module(refs)
+
+
+def test_missing_modern_card_reads_as_not_trained_yet(monkeypatch, tmp_path):
+    monkeypatch.setattr(pretrained, "WEIGHTS", tmp_path)
+    found = pretrained.card("descanning-kbnet")
+    assert found["status"] == "not trained yet" and found["chapter"] == 5
+    assert "pending the GPU run" in pretrained.summary("descanning-kbnet")
+    assert pretrained.descanning_rows() == []
+
+
+def test_fit_until_stops_after_a_chunk_once_the_deadline_passed(tmp_path):
+    pairs = [(torch.rand(1, 8, 8), torch.rand(1, 8, 8)) for _ in range(4)]
+    config = TrainConfig(steps=40, batch_size=2, device="cpu", progress=False, tensorboard=False,
+                         prefetch=0, val_every=0)  # fmt: skip
+    trainer = Trainer(models.build("dncnn", depth=2, features=4), pairs, F.mse_loss, config,
+                      out_dir=tmp_path / "run")  # fmt: skip
+    done = refs.fit_until(trainer, tmp_path / "run", until=time.time() - 1)
+    assert done["steps_done"] == 40 // refs.CHUNKS  # one chunk, then the clock stops it
+    again = refs.fit_until(trainer, tmp_path / "run", until=time.time() + 60)
+    assert again["steps_done"] == 40  # resumed from last.pt to the end
+
+
+def test_pack_and_publish_a_modern_reference(tmp_path):
+    runs = tmp_path / "runs"
+    ctx = refs.Context(refs.DRY, runs / "upscaler", "embedded", 0.0, torch.device("cpu"), "abc")
+    net = models.build("srcnn", "rgb", scale=2, features=(8, 4))
+    spec = {"architecture": "srcnn", "preset": "rgb", "kwargs": {"scale": 2, "features": [8, 4]}}
+    ctx.record("inpaint-upscaler-x2", net, spec, chapter=8, steps=4, steps_done=4, steps_per_s=1.0,
+               batch_size=2, data="d", recipe="r", evaluation={"model": {"psnr_y": 30.0},
+               "input": {"psnr_y": 29.0}}, fp16_gap=0.0,
+               targets=[refs.target("above bicubic", 30.0, 29.0, higher=True)])  # fmt: skip
+    (ctx.out / "run.json").write_text(json.dumps({"wall_seconds": 1.0, "hardware": "CPU",
+                                                  "torch": "x", "commit": "abc", "date": "d"}))  # fmt: skip
+    (ctx.out / "result.json").write_text(json.dumps({"references": ctx.references}))
+    (tmp_path / "out").mkdir()
+    refs.pack(runs, tmp_path / "out" / "refs.tar.gz")
+    with tarfile.open(tmp_path / "out" / "refs-1.tar.gz") as archive:
+        assert "upscaler/weights/inpaint-upscaler-x2.safetensors" in archive.getnames()
+    found = refs.results(runs)
+    refs.publish_modern(
+        "inpaint-upscaler-x2", found["inpaint-upscaler-x2"], tmp_path / "w", tmp_path / "h"
+    )
+    card = json.loads((tmp_path / "w" / "inpaint-upscaler-x2.json").read_text())
+    assert card["targets"][0]["passed"] is True and "float16" in card["stored_as"]
+    assert (tmp_path / "w" / "inpaint-upscaler-x2.safetensors").stat().st_size < 20_000
