@@ -182,3 +182,44 @@ def gan_curves_figure(
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig
+
+
+def perception_distortion_figure(
+    sweep: Sequence[Mapping[str, float | None]],
+    bicubic: Mapping[str, float | None] | None = None,
+    truth_niqe: float | None = None,
+    title: str = "perception-distortion: PSNR model (α=0) to GAN model (α=1)",
+):
+    """Y-PSNR against NIQE, and against LPIPS where the rows have it (chapter 7).
+
+    ``sweep``: rows of :func:`restorelab.interpolation.interpolation_sweep` (``alpha``,
+    ``psnr_y``, ``niqe``, maybe ``lpips``); ``bicubic``: the same scores of bicubic, drawn as a
+    square; ``truth_niqe``: the ground truth's NIQE, a dashed line. One panel per perception
+    score the rows hold.
+    """
+    names = {"niqe": "NIQE (no reference), lower is more natural",
+             "lpips": "LPIPS (AlexNet) to the ground truth, lower is better"}  # fmt: skip
+    shown = {key: label for key, label in names.items()
+             if all(row.get(key) is not None for row in sweep)}  # fmt: skip
+    with page_style():
+        fig, axes = plt.subplots(1, max(len(shown), 1), figsize=(PAGE_WIDTH, 3.8), squeeze=False,
+                                 layout="constrained")  # fmt: skip
+        for ax, (key, label) in zip(axes[0], shown.items(), strict=False):
+            ax.plot([r["psnr_y"] for r in sweep], [r[key] for r in sweep], marker="o",
+                    label="PSNR model to GAN model")  # fmt: skip
+            for i, row in enumerate(sweep):  # labels above and below in turn: neighbours are close
+                ax.annotate(f"α={row['alpha']:.1f}", (row["psnr_y"], row[key]),
+                            textcoords="offset points", xytext=(4, 5 if i % 2 else -11),
+                            fontsize=8)  # fmt: skip
+            if bicubic is not None and bicubic.get(key) is not None:
+                ax.scatter(bicubic["psnr_y"], bicubic[key], marker="s", color="C1",
+                           label="bicubic", zorder=3)  # fmt: skip
+            if key == "niqe" and truth_niqe is not None:
+                ax.axhline(truth_niqe, linestyle="--", color="grey", label="ground truth")
+            ax.set(xlabel="Y-PSNR (dB), higher is better", ylabel=label)
+            ax.legend(fontsize=8)
+        if not shown:  # outputs too flat for NIQE and no LPIPS: distortion only
+            axes[0][0].plot([r["alpha"] for r in sweep], [r["psnr_y"] for r in sweep], marker="o")
+            axes[0][0].set(xlabel="α", ylabel="Y-PSNR (dB)")
+        fig.suptitle(title, fontsize=10)
+    return fig

@@ -353,31 +353,13 @@ def lpips_metric(device: torch.device) -> torch.nn.Module | None:
         return None
 
 
-def perception(outputs: list, references: list, lpips: torch.nn.Module | None) -> dict:
-    """Mean NIQE of ``outputs`` (lower is better; None when one is flat, as an untrained
-    network's can be: NIQE needs texture) and, with ``lpips``, their mean LPIPS."""
-    from restorelab.niqe import niqe
-
-    try:
-        scores = {"niqe": sum(niqe(out) for out in outputs) / len(outputs)}
-    except ValueError:
-        scores = {"niqe": None}
-    if lpips is not None:
-        device = next(lpips.parameters()).device
-        with torch.no_grad():
-            scores["lpips"] = sum(
-                float(lpips(o[None].to(device), r[None].to(device)))
-                for o, r in zip(outputs, references, strict=True)
-            ) / len(outputs)
-    return scores
-
-
 def run_esrgan(job: str, ctx: Context) -> None:
     from restorelab.data import RandomPatches, training_images
     from restorelab.experiment import make_trainer, mean_scores
+    from restorelab.interpolation import interpolation_sweep
     from restorelab.losses import WeightedSum, l1_loss
     from restorelab.tasks import SuperResolution
-    from restorelab.train import GANConfig, GANTrainer, interpolate_weights
+    from restorelab.train import GANConfig, GANTrainer
 
     plan = ctx.plan
     task = SuperResolution(scale=4, channels="rgb", pre_upsample=False)
@@ -406,18 +388,9 @@ def run_esrgan(job: str, ctx: Context) -> None:
     )  # fmt: skip
     gan_done = fit_until(gan_trainer, gan_dir, ctx.until)
     gan_model = gan_trainer.evaluated_model().eval()  # the last generator: best.pt follows PSNR
-    lpips = lpips_metric(ctx.device)
-    low_res = [task.degrade(image) for image in val_images]
-    blended = models.build("rrdbnet", in_channels=3, out_channels=3, **plan.rrdb)
-    blended = blended.to(ctx.device).eval()
-    sweep = []
-    for alpha in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0):
-        psnr_state, gan_state = psnr_model.state_dict(), gan_model.state_dict()
-        blended.load_state_dict(interpolate_weights(psnr_state, gan_state, alpha))
-        outputs = [task.restore(blended, lr).clamp(0, 1).cpu() for lr in low_res]
-        psnr_y = [task.score(o, hr)["psnr_y"] for o, hr in zip(outputs, val_images, strict=True)]
-        sweep.append({"alpha": alpha, "psnr_y": sum(psnr_y) / len(psnr_y),
-                      **perception(outputs, val_images, lpips)})  # fmt: skip
+    sweep = interpolation_sweep(
+        psnr_model, gan_model, task, val_images, lpips=lpips_metric(ctx.device)
+    )
     score = lambda net: mean_scores(task.evaluate(net, val_images))  # noqa: E731
     bicubic = mean_scores(task.evaluate(None, val_images))
     gan_niqe, psnr_niqe = sweep[-1]["niqe"], sweep[0]["niqe"]
