@@ -24,6 +24,7 @@ import os
 import shutil
 import tempfile
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -463,3 +464,18 @@ def descanning_rows() -> list[dict]:
 
 if __name__ == "__main__":
     print(listing())
+
+
+def references_markdown(names: Sequence[str]) -> str:
+    """The reference runs ``names`` as Markdown for a chapter page: one paragraph each
+    (:func:`summary`), trained or pending the GPU run."""
+    return "\n\n".join(summary(name) for name in names)
+
+
+def seed_psnrs(name: str) -> dict[str, float]:
+    """Seed -> validation PSNR of a reference trained with several seeds (the inpainter's
+    strategies, chapter 8); empty until it is trained."""
+    found = card(name)
+    if found["status"] != "trained":
+        return {}
+    return dict(found["evaluation"].get("psnr_per_seed", {}))

@@ -223,3 +223,18 @@ def perception_distortion_figure(
             axes[0][0].set(xlabel="α", ylabel="Y-PSNR (dB)")
         fig.suptitle(title, fontsize=10)
     return fig
+
+
+def descanning_figure(rows: Sequence[Mapping], title: str = "the descanning references"):
+    """Y-MAE of each row of a descanning table (chapters 5, 6 and 9), the scans' first, with
+    the references' target (half the scans' Y-MAE) as a dashed line; lower is better."""
+    with page_style():
+        fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 0.45 * len(rows) + 1.2), layout="constrained")
+        names = [row["model"] for row in rows][::-1]
+        values = [row["y_mae"] for row in rows][::-1]
+        bars = ax.barh(names, values, color=["C0"] * (len(rows) - 1) + ["C7"])
+        ax.bar_label(bars, fmt="%.2f", padding=3, fontsize=8)
+        ax.axvline(rows[0]["y_mae"] / 2, linestyle="--", color="C3", label="half the scans' Y-MAE")
+        ax.set(xlabel="Y-MAE on the held-out pages (8-bit levels), lower is better", title=title)
+        ax.legend(fontsize=8, loc="lower right")
+    return fig

@@ -301,8 +301,11 @@ def render_pages(plan: Plan, path: Path) -> None:
         return
     work = [(plan.pages, plan.page_size, 0, i) for i in range(plan.pages)]
     work += [(plan.val_pages, plan.page_size, 1, i) for i in range(plan.val_pages)]
-    with multiprocessing.get_context("spawn").Pool(min(os.cpu_count() or 1, 16)) as pool:
-        pairs = pool.map(_render, work)
+    if len(work) < 16:  # a few pages (the dry run): starting the workers costs more
+        pairs = [_render(item) for item in work]
+    else:
+        with multiprocessing.get_context("spawn").Pool(min(os.cpu_count() or 1, 16)) as pool:
+            pairs = pool.map(_render, work)
     torch.save({"train": pairs[: plan.pages], "val": pairs[plan.pages :]}, path.with_suffix(".tmp"))
     os.replace(path.with_suffix(".tmp"), path)
 

@@ -66,3 +66,33 @@ def test_pack_and_publish_a_modern_reference(tmp_path):
     card = json.loads((tmp_path / "w" / "inpaint-upscaler-x2.json").read_text())
     assert card["targets"][0]["passed"] is True and "float16" in card["stored_as"]
     assert (tmp_path / "w" / "inpaint-upscaler-x2.safetensors").stat().st_size < 20_000
+
+
+def test_a_published_descanning_reference_reaches_the_chapters(monkeypatch, tmp_path):
+    """The dry-run job of one descanning row, published: what chapters 5, 6 and 9 show."""
+    import matplotlib
+
+    from restorelab.descanning import INPUT_ROW, descanning_table
+    from restorelab.viz import descanning_figure
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    refs.render_pages(refs.DRY, runs / "pages.pt")  # the parent renders them once for the rows
+    ctx = refs.Context(refs.DRY, runs / "descanning-dncnn", "embedded", time.time() + 60,
+                       torch.device("cpu"), "abc")  # fmt: skip
+    refs.run_modern("descanning-dncnn", ctx)
+    found = refs.results(runs)
+    refs.publish_modern("descanning-dncnn", found["descanning-dncnn"], tmp_path / "w", tmp_path / "h")
+    monkeypatch.setattr(pretrained, "WEIGHTS", tmp_path / "w")
+    rows = pretrained.descanning_rows()
+    assert [row["model"] for row in rows][0] == INPUT_ROW and len(rows) == 2
+    assert rows[1]["y_mae"] == round(json.loads((tmp_path / "w" / "descanning-dncnn.json")
+                                                .read_text())["evaluation"]["model"]["y_mae"], 3)  # fmt: skip
+    text = pretrained.references_markdown(["descanning-dncnn", "descanning-kbnet"])
+    assert "Targets: Y-MAE at most half" in text and "pending the GPU run" in text  # one each
+    table = descanning_table("reference", live=rows)
+    assert [row["setting"] for row in table.rows] == ["reference", "reference"]
+    figure = descanning_figure(rows)
+    assert len(figure.axes[0].patches) == 2
+    matplotlib.pyplot.close(figure)
+    assert pretrained.load("descanning-dncnn") is not None  # the card rebuilds the network
