@@ -1,9 +1,11 @@
-"""scripts/train_references.py: the deadline of the modern jobs, packing and publishing the
-modern half, and the chapters' view of a reference not trained yet (no GPU needed)."""
+"""scripts/train_references.py and scripts/reference_jobs.py: the deadline of the modern jobs,
+packing and publishing the modern half, and the chapters' view of a reference not trained yet
+(no GPU needed)."""
 
 from __future__ import annotations
 
-import importlib.util
+import dataclasses
+import importlib
 import json
 import sys
 import tarfile
@@ -16,11 +18,11 @@ import torch.nn.functional as F
 from restorelab import models, pretrained
 from restorelab.train import TrainConfig, Trainer
 
-SCRIPT = Path(__file__).parents[1] / "scripts" / "train_references.py"
-spec = importlib.util.spec_from_file_location("train_references", SCRIPT)
-refs = importlib.util.module_from_spec(spec)
-sys.modules["train_references"] = refs  # its dataclasses look their module up
-spec.loader.exec_module(refs)
+# the scripts import each other by name, as when run as programs (scripts/ is then on sys.path);
+# render_pages's spawned workers inherit sys.path and import reference_jobs the same way
+sys.path.append(str(Path(__file__).parents[1] / "scripts"))
+jobs = importlib.import_module("reference_jobs")
+refs = importlib.import_module("train_references")
 
 
 def test_missing_modern_card_reads_as_not_trained_yet(monkeypatch, tmp_path):
@@ -37,21 +39,35 @@ def test_fit_until_stops_after_a_chunk_once_the_deadline_passed(tmp_path):
                          prefetch=0, val_every=0)  # fmt: skip
     trainer = Trainer(models.build("dncnn", depth=2, features=4), pairs, F.mse_loss, config,
                       out_dir=tmp_path / "run")  # fmt: skip
-    done = refs.fit_until(trainer, tmp_path / "run", until=time.time() - 1)
-    assert done["steps_done"] == 40 // refs.CHUNKS  # one chunk, then the clock stops it
-    again = refs.fit_until(trainer, tmp_path / "run", until=time.time() + 60)
+    done = jobs.fit_until(trainer, tmp_path / "run", until=time.time() - 1)
+    assert done["steps_done"] == 40 // jobs.CHUNKS  # one chunk, then the clock stops it
+    again = jobs.fit_until(trainer, tmp_path / "run", until=time.time() + 60)
     assert again["steps_done"] == 40  # resumed from last.pt to the end
+
+
+def test_render_pages_on_spawned_workers_matches_the_synthetic_scans(tmp_path):
+    """16 pages or more go to a spawn pool: its workers import reference_jobs by name."""
+    from restorelab.data import SyntheticScans
+
+    plan = dataclasses.replace(jobs.DRY, pages=15, val_pages=1, page_size=32)
+    jobs.render_pages(plan, tmp_path / "pages.pt")
+    stored = torch.load(tmp_path / "pages.pt", weights_only=True)
+    assert len(stored["train"]) == 15 and len(stored["val"]) == 1
+    for pairs, seed, index in ((stored["train"], 0, 14), (stored["val"], 1, 0)):
+        scan, clean = SyntheticScans(len(pairs), 32, seed=seed)[index]
+        assert torch.equal(pairs[index][0], scan.mul(255).round().to(torch.uint8))
+        assert torch.equal(pairs[index][1], clean.mul(255).round().to(torch.uint8))
 
 
 def test_pack_and_publish_a_modern_reference(tmp_path):
     runs = tmp_path / "runs"
-    ctx = refs.Context(refs.DRY, runs / "upscaler", "embedded", 0.0, torch.device("cpu"), "abc")
+    ctx = jobs.Context(jobs.DRY, runs / "upscaler", "embedded", 0.0, torch.device("cpu"), "abc")
     net = models.build("srcnn", "rgb", scale=2, features=(8, 4))
     spec = {"architecture": "srcnn", "preset": "rgb", "kwargs": {"scale": 2, "features": [8, 4]}}
     ctx.record("inpaint-upscaler-x2", net, spec, chapter=8, steps=4, steps_done=4, steps_per_s=1.0,
                batch_size=2, data="d", recipe="r", evaluation={"model": {"psnr_y": 30.0},
                "input": {"psnr_y": 29.0}}, fp16_gap=0.0,
-               targets=[refs.target("above bicubic", 30.0, 29.0, higher=True)])  # fmt: skip
+               targets=[jobs.target("above bicubic", 30.0, 29.0, higher=True)])  # fmt: skip
     (ctx.out / "run.json").write_text(json.dumps({"wall_seconds": 1.0, "hardware": "CPU",
                                                   "torch": "x", "commit": "abc", "date": "d"}))  # fmt: skip
     (ctx.out / "result.json").write_text(json.dumps({"references": ctx.references}))
@@ -77,12 +93,14 @@ def test_a_published_descanning_reference_reaches_the_chapters(monkeypatch, tmp_
 
     runs = tmp_path / "runs"
     runs.mkdir()
-    refs.render_pages(refs.DRY, runs / "pages.pt")  # the parent renders them once for the rows
-    ctx = refs.Context(refs.DRY, runs / "descanning-dncnn", "embedded", time.time() + 60,
+    jobs.render_pages(jobs.DRY, runs / "pages.pt")  # the parent renders them once for the rows
+    ctx = jobs.Context(jobs.DRY, runs / "descanning-dncnn", "embedded", time.time() + 60,
                        torch.device("cpu"), "abc")  # fmt: skip
-    refs.run_modern("descanning-dncnn", ctx)
+    jobs.run_modern("descanning-dncnn", ctx)
     found = refs.results(runs)
-    refs.publish_modern("descanning-dncnn", found["descanning-dncnn"], tmp_path / "w", tmp_path / "h")
+    refs.publish_modern(
+        "descanning-dncnn", found["descanning-dncnn"], tmp_path / "w", tmp_path / "h"
+    )
     monkeypatch.setattr(pretrained, "WEIGHTS", tmp_path / "w")
     rows = pretrained.descanning_rows()
     assert [row["model"] for row in rows][0] == INPUT_ROW and len(rows) == 2

@@ -1,0 +1,518 @@
+"""The jobs of chapters 5-9 that `scripts/train_references.py train` runs at once on one GPU,
+one process each (`train_references.py run NAME`): the descanning table (chapters 5, 6, 9), the
+ESRGAN pair and its interpolation sweep (chapter 7), the inpainter's three strategies and the x2
+upscaler (chapter 8); what each setting trains (:data:`GPU`, :data:`DRY`) and how it is sized.
+
+GPU sizing (one H100, 16 cores, ~5 minutes of training, 12 processes sharing the card; CUDA
+time-slices processes, so their GPU times add up). Per-step GPU times alone, from
+benchmarks/results/gpu_check.md (fp32 eager; the --fast preset is expected to be faster, and
+benchmarks/gpu.sh in the same session measures it): Restormer (competition) 0.18 s and KBNet
+0.12 s per step of 8 x 128² patches, DnCNN 0.015 s and MSRResNet 0.016 s per step of 32 patches,
+SRCNN 0.007 s. Scaled to each job's batch and patch (cost ~ pixels per step):
+
+| job | steps x batch x patch | est. GPU s |
+|---|---|---|
+| descanning, 5 rows (equal budget, 200 pages of 512 px) | 500 x 8 x 96² each | ~75 together |
+| esrgan: RRDBNet (4 RRDBs) L1, then RaGAN fine-tuning | 1,000 + 400 x 16 x 128² HR | ~40 |
+| inpaint-seed0/1/2: BASELINE, MAX_CLASS, REAL (U-Net 16 x depth 4) | 3 x 3 x 500 x 16 x 128² | ~35 |
+| upscaler: SRCNN x2 RGB (chapter 8's) | 2,000 x 16 x 128² | ~10 |
+| dncnn-s25, srcnn-x2 (chapters 1-4, longer) | 8,000 x 128 x 40² / 48² | ~100 together |
+
+About 300 GPU-seconds for a 270 s window, so the deadline, not the step count, may end the
+slowest runs: each Python job trains in chunks of 1/20 of its steps and stops at --minutes minus
+the scoring reserve (the cosine schedule then stops early; result.json records steps_done), and
+its best.pt (picked on its validation) is scored. The first GPU session is the calibration:
+`summary` prints each job's steps/s, and a rerun with --steps-scale resumes every run (a longer
+schedule is allowed) from its last.pt. The descanning budget is far below the table's
+FULL_BUDGET (100k x 16 x 128²); RRDBNet has 4 RRDBs instead of 23 and the inpainter 16
+base filters instead of the project's 32: the results must come back in at most 64 MB (fp16
+weights, `pack` cuts the archive into parts of at most 15 MB), and the cards say so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import math
+import multiprocessing
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from restorelab import descanning, metrics, models, pretrained
+from restorelab.data import embedded_photos
+from restorelab.models import count_params
+from restorelab.train import TrainConfig, fast_settings, read_checkpoint
+
+CHUNKS = 20  # a modern job checks the clock after every 1/CHUNKS of its steps
+
+
+# ------------------------------------------------------------------ what each setting trains
+@dataclass(frozen=True)
+class Plan:
+    """Everything a `train` call sizes: the GPU run, or the CPU dry run (tiny, same code paths)."""
+
+    setting: str  # the descanning rows' models: "full" (GPU) or "QUICK"
+    pages: int
+    val_pages: int
+    page_size: int
+    descan: descanning.Budget
+    rrdb: dict
+    discriminator: dict
+    sr_patch: int
+    sr_batch: int
+    psnr_steps: int
+    gan_steps: int
+    inpaint_images: int
+    inpaint_val: int
+    image_size: int
+    crop: int
+    unet: dict
+    inpaint_batch: int
+    inpaint_steps: int
+    min_cluster_size: int
+    upscaler_steps: int
+    upscaler_kwargs: dict = field(default_factory=dict)
+    classic_steps: int = 8000
+
+
+GPU = Plan(
+    setting="full", pages=200, val_pages=8, page_size=512,
+    descan=descanning.Budget(steps=500, batch_size=8, patch_size=96, lr=5e-4),
+    rrdb={"num_blocks": 4}, discriminator={}, sr_patch=128, sr_batch=16, psnr_steps=1000,
+    gan_steps=400, inpaint_images=600, inpaint_val=60, image_size=256, crop=128,
+    unet={"features": 16, "depth": 4, "embed_dim": 64}, inpaint_batch=16, inpaint_steps=500,
+    min_cluster_size=20, upscaler_steps=2000, classic_steps=8000,
+)  # fmt: skip
+DRY = Plan(
+    setting="QUICK", pages=4, val_pages=2, page_size=64,
+    descan=descanning.Budget(steps=4, batch_size=2, patch_size=32),
+    rrdb={"features": 8, "growth": 4, "num_blocks": 1}, discriminator={"features": 4},
+    sr_patch=32, sr_batch=2, psnr_steps=4, gan_steps=2, inpaint_images=40, inpaint_val=4,
+    image_size=48, crop=32, unet={"features": 4, "depth": 2, "embed_dim": 8}, inpaint_batch=2,
+    inpaint_steps=2, min_cluster_size=5, upscaler_steps=4, upscaler_kwargs={"features": (8, 4)},
+    classic_steps=4,
+)  # fmt: skip
+
+DESCAN_JOBS = {
+    "descanning-dncnn": "DnCNN", "descanning-srresnet-x1": "SRResNet-style x1",
+    "descanning-kbnet": "KBNet", "descanning-restormer": "Restormer",
+    "descanning-baseline": descanning.BASELINE_ROW,
+}  # fmt: skip
+SEEDS = (0, 1, 2)
+STRATEGIES = {
+    "BASELINE": "inpaint-baseline",
+    "REAL": "inpaint-real",
+    "MAX_CLASS": "inpaint-max-class",
+}
+JOBS = [*DESCAN_JOBS, "esrgan", *(f"inpaint-seed{s}" for s in SEEDS), "upscaler",
+        "dncnn-s25", "srcnn-x2"]  # fmt: skip
+CLASSIC = ("dncnn-s25", "srcnn-x2")  # the chapter 1-4 references rerun longer
+
+
+def scaled(plan: Plan, factor: float) -> Plan:
+    """``plan`` with every step count multiplied by ``factor`` (a resumed, longer schedule)."""
+    if factor == 1:
+        return plan
+    up = lambda n: max(int(n * factor), 1)  # noqa: E731
+    return dataclasses.replace(
+        plan, descan=dataclasses.replace(plan.descan, steps=up(plan.descan.steps)),
+        psnr_steps=up(plan.psnr_steps), gan_steps=up(plan.gan_steps),
+        inpaint_steps=up(plan.inpaint_steps), upscaler_steps=up(plan.upscaler_steps),
+        classic_steps=up(plan.classic_steps),
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------ shared by the modern jobs
+@dataclass
+class Context:
+    """What a job needs: where it writes, when it must stop, what it trains on."""
+
+    plan: Plan
+    out: Path
+    data: str
+    until: float  # time.time() at which training stops (scoring follows)
+    device: torch.device
+    commit: str
+    references: dict = field(default_factory=dict)  # result.json's "references"
+
+    def fast(self, model_name: str, loader: bool = False, compile: bool = True) -> dict:
+        """The --fast preset's TrainConfig fields for ``model_name`` here; ``loader``: the
+        dataset cannot cut its batches on the device; ``compile``: False for the GAN phase."""
+        settings = fast_settings(model_name, self.device)
+        if loader:
+            settings["sampler"] = "loader"
+        if not compile:
+            settings = {k: v for k, v in settings.items() if not k.startswith("compile")}
+        return settings
+
+    def config(self, steps: int, batch: int, **fields) -> TrainConfig:
+        return TrainConfig(
+            steps=steps, batch_size=batch, val_every=max(steps // 5, 1),
+            log_every=max(min(steps // 20, 50), 1), progress=False, tensorboard=False,
+            device=str(self.device), **fields,
+        )  # fmt: skip
+
+    def record(self, name: str, model: torch.nn.Module, spec: dict, **entry) -> None:
+        """Keep reference ``name``: its fp32 weights in weights/, its card data for publish."""
+        pretrained.save_weights(
+            {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            self.out / "weights" / f"{name}.safetensors", half=False,
+        )  # fmt: skip
+        self.references[name] = {"model": spec, "parameters": count_params(model), **entry}
+
+
+def fit_until(trainer, folder: Path, until: float) -> dict:
+    """Train ``trainer`` (its run folder ``folder``, resumed) in chunks of 1/CHUNKS of its
+    steps until they are done or ``until`` has passed (one chunk at least: a late start still
+    trains and scores); returns ``steps_done`` and the
+    ``steps_per_s`` of this call (validations included: the rate to size the next run by)."""
+    steps = trainer.config.steps
+    chunk = max(steps // CHUNKS, 1)
+    step = first = (
+        read_checkpoint(folder / "last.pt")["step"] if (folder / "last.pt").exists() else 0
+    )
+    started = time.perf_counter()
+    while step < steps:
+        trainer.fit(resume=True, stop_at=min(step + chunk, steps))
+        step = trainer.step
+        if time.time() >= until:
+            break
+    rate = (step - first) / max(time.perf_counter() - started, 1e-9)
+    return {"steps_done": step, "steps_per_s": round(rate, 2)}
+
+
+def best_weights(trainer, folder: Path) -> torch.nn.Module:
+    """The trainer's evaluated network with best.pt's weights (when a validation ran), eval mode."""
+    model = trainer.evaluated_model()
+    if (folder / "best.pt").exists():
+        state = read_checkpoint(folder / "best.pt", trainer.device)
+        model.load_state_dict(state["ema"] if state.get("ema") else state["model"])
+    return model.eval()
+
+
+def half_gap(model: torch.nn.Module, score: Callable[[torch.nn.Module], dict]) -> float:
+    """The largest move of a PSNR that ``score`` measures when the weights are rounded to fp16."""
+    full = score(model)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(
+        {k: v.half().float() if v.is_floating_point() else v for k, v in state.items()}
+    )
+    rounded = score(model)
+    model.load_state_dict(state)
+    return max((abs(full[k] - rounded[k]) for k in full if "psnr" in k), default=0.0)
+
+
+def target(what: str, value: float | None, threshold: float, higher: bool) -> dict:
+    """A card's target: met when ``value`` is above (``higher``) or below ``threshold``."""
+    passed = None if value is None else (value > threshold if higher else value < threshold)
+    return {"what": what, "value": value, "threshold": threshold, "passed": passed}
+
+
+# ------------------------------------------------------------------ descanning (chapters 5, 6, 9)
+def _render(item: tuple[int, int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    from restorelab.data import SyntheticScans
+
+    length, size, seed, index = item
+    pair = SyntheticScans(length, size, seed=seed)[index]
+    return tuple(image.mul(255).round().to(torch.uint8) for image in pair)
+
+
+def render_pages(plan: Plan, path: Path) -> None:
+    """The table's pages (what :func:`descanning.descanning_data` renders, seeds 0 and 1),
+    rounded to 8 bits, in one file, rendered once on every core for the five descanning jobs."""
+    if path.exists():
+        return
+    work = [(plan.pages, plan.page_size, 0, i) for i in range(plan.pages)]
+    work += [(plan.val_pages, plan.page_size, 1, i) for i in range(plan.val_pages)]
+    if len(work) < 16:  # a few pages (the dry run): starting the workers costs more
+        pairs = [_render(item) for item in work]
+    else:
+        with multiprocessing.get_context("spawn").Pool(min(os.cpu_count() or 1, 16)) as pool:
+            pairs = pool.map(_render, work)
+    torch.save({"train": pairs[: plan.pages], "val": pairs[plan.pages :]}, path.with_suffix(".tmp"))
+    os.replace(path.with_suffix(".tmp"), path)
+
+
+def load_pages(plan: Plan, path: Path) -> descanning.DescanData:
+    stored = torch.load(path, weights_only=True)
+    as_float = lambda pairs: [(s.float().div(255), c.float().div(255)) for s, c in pairs]  # noqa: E731
+    return descanning.DescanData(f"synthetic {plan.pages} pages of {plan.page_size} px",
+                                 as_float(stored["train"]), as_float(stored["val"]))  # fmt: skip
+
+
+def run_descanning(job: str, ctx: Context) -> None:
+    row, plan = DESCAN_JOBS[job], ctx.plan
+    data = load_pages(plan, ctx.out.parent / "pages.pt")
+    spec = descanning.row_card(row, plan.setting)
+    folder = ctx.out / "run"
+    model = descanning.build_row(row, plan.setting, plan.descan.seed)
+    fast = ctx.fast(spec["architecture"])
+    trainer = descanning.train_descanner(model, data, plan.descan, folder, progress=False,
+                                         tensorboard=False, device=str(ctx.device), **fast)  # fmt: skip
+    trainer.config.val_every = max(plan.descan.steps // 5, 1)
+    done = fit_until(trainer, folder, ctx.until)
+    net = best_weights(trainer, folder)
+    scan = descanning.evaluate_descanner(None, data.val)
+    ours = descanning.evaluate_descanner(net, data.val)
+    budget = plan.descan
+    ctx.record(
+        job, net, spec, chapter={"DnCNN": 3, "SRResNet-style x1": 4, "KBNet": 5, "Restormer": 6}.get(row, 9),
+        row=row, data=data.name + f", {plan.val_pages} held-out pages (seed 1)",
+        recipe=f"restorelab.descanning.train_descanner, Budget {dataclasses.asdict(budget)}, "
+               f"--fast settings {fast}",
+        steps=budget.steps, **done, batch_size=budget.batch_size, patch=budget.patch_size,
+        evaluation={"model": ours, "input": scan},
+        fp16_gap=half_gap(net, lambda m: descanning.evaluate_descanner(m, data.val)),
+        targets=[target("Y-MAE at most half the scans' (lower is better)", ours["y_mae"],
+                        scan["y_mae"] / 2, higher=False)],
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------ ESRGAN (chapter 7)
+def lpips_metric(device: torch.device) -> torch.nn.Module | None:
+    """LPIPS (AlexNet) where its weights can be had, else None (the GPU machine is offline)."""
+    from restorelab.backbones import MissingWeightsError
+
+    try:
+        return metrics.LPIPS(net="alex").to(device)
+    except MissingWeightsError:
+        return None
+
+
+def run_esrgan(job: str, ctx: Context) -> None:
+    from restorelab.data import RandomPatches, training_images
+    from restorelab.experiment import make_trainer, mean_scores
+    from restorelab.interpolation import interpolation_sweep
+    from restorelab.losses import WeightedSum, l1_loss
+    from restorelab.tasks import SuperResolution
+    from restorelab.train import GANConfig, GANTrainer
+
+    plan = ctx.plan
+    task = SuperResolution(scale=4, channels="rgb", pre_upsample=False)
+    train_images = training_images(ctx.data, min_size=plan.sr_patch)
+    val_images = [task.crop(im) for im in embedded_photos("val")]
+    split = ctx.until - (ctx.until - time.time()) * plan.gan_steps / (
+        plan.psnr_steps + plan.gan_steps
+    )
+    psnr_dir, gan_dir = ctx.out / "psnr", ctx.out / "gan"
+    config = ctx.config(plan.psnr_steps, plan.sr_batch, lr=2e-4, seed=0, **ctx.fast("rrdbnet"))
+    psnr_trainer = make_trainer("rrdbnet", task, train_images, val_images, config, psnr_dir,
+                                patch_size=plan.sr_patch, loss="l1", **plan.rrdb)  # fmt: skip
+    psnr_done = fit_until(psnr_trainer, psnr_dir, split)
+    psnr_model = best_weights(psnr_trainer, psnr_dir)
+    # the chapter's generator loss; no perceptual term: VGG19's weights cannot be downloaded there
+    content = WeightedSum(l1=(1e-2, l1_loss))
+    gan_config = ctx.config(plan.gan_steps, plan.sr_batch, lr=1e-4, betas=(0.9, 0.99),
+                            scheduler="constant", seed=1, **ctx.fast("rrdbnet", compile=False))  # fmt: skip
+    generator = models.build("rrdbnet", in_channels=3, out_channels=3, **plan.rrdb)
+    generator.load_state_dict(psnr_model.state_dict())
+    gan_trainer = GANTrainer(
+        generator.train(), models.build("vgg_discriminator", **plan.discriminator),
+        RandomPatches(train_images, plan.sr_patch, seed=1), content, gan_config,
+        GANConfig(loss="ragan", adversarial_weight=5e-3), make_pair=task.make_pair,
+        validate=lambda net: mean_scores(task.evaluate(net, val_images)), out_dir=gan_dir,
+    )  # fmt: skip
+    gan_done = fit_until(gan_trainer, gan_dir, ctx.until)
+    gan_model = gan_trainer.evaluated_model().eval()  # the last generator: best.pt follows PSNR
+    sweep = interpolation_sweep(
+        psnr_model, gan_model, task, val_images, lpips=lpips_metric(ctx.device)
+    )
+    score = lambda net: mean_scores(task.evaluate(net, val_images))  # noqa: E731
+    bicubic = mean_scores(task.evaluate(None, val_images))
+    gan_niqe, psnr_niqe = sweep[-1]["niqe"], sweep[0]["niqe"]
+    judged = target("the GAN model's NIQE below the PSNR model's (lower is better)",
+                    gan_niqe, math.nan if psnr_niqe is None else psnr_niqe, higher=False)  # fmt: skip
+    data = (f"{ctx.data} (the chapter 1-4 training images), patches of {plan.sr_patch} px HR; "
+            "validation: the embedded validation photos")  # fmt: skip
+    spec = {
+        "architecture": "rrdbnet",
+        "preset": "paper",
+        "kwargs": {"in_channels": 3, "out_channels": 3, **plan.rrdb},
+    }
+    common = {"chapter": 7, "data": data, "batch_size": plan.sr_batch, "sweep": sweep,
+              "targets": [judged]}  # fmt: skip
+    ctx.record("esrgan-psnr", psnr_model, spec, **common,
+               recipe="L1, Adam 2e-4, cosine (book/07_esrgan.ipynb's PSNR model); --fast settings",
+               steps=plan.psnr_steps, **psnr_done,
+               evaluation={"model": score(psnr_model), "input": bicubic},
+               fp16_gap=half_gap(psnr_model, score))  # fmt: skip
+    ctx.record("esrgan-gan", gan_model, spec, **common,
+               recipe="from esrgan-psnr: 1e-2 L1 + 5e-3 RaGAN (no perceptual term: no VGG19 "
+                      "weights offline), Adam 1e-4 (0.9, 0.99), constant; VGG-style discriminator",
+               steps=plan.gan_steps, **gan_done,
+               evaluation={"model": score(gan_model), "input": bicubic},
+               fp16_gap=half_gap(gan_model, score))  # fmt: skip
+
+
+# ------------------------------------------------------------------ inpainter (chapter 8)
+def inpaint_data(plan: Plan) -> tuple[list, list[int], list, list[int]]:
+    """(training crops, their photo classes, validation crops, theirs): chapter 8's embedded
+    crops, in memory (the GPU machine has no `datasets` package to write Arrow)."""
+    from restorelab.data import embedded_crops
+
+    rows = list(embedded_crops(plan.inpaint_val + plan.inpaint_images, plan.image_size, seed=0))
+    val, train = rows[: plan.inpaint_val], rows[plan.inpaint_val :]
+    return (
+        [im for im, _ in train],
+        [c for _, c in train],
+        [im for im, _ in val],
+        [c for _, c in val],
+    )
+
+
+def mean_fill_psnr(task, images: list, damage: list) -> float:
+    """PSNR of filling every hole with the mean colour of the image's known pixels: a fill that
+    takes its surroundings' colours must beat it."""
+    values = []
+    for image, (inputs, mask) in zip(images, damage, strict=True):
+        damaged, known = inputs[:-1], 1 - mask
+        colour = (damaged * known).sum((1, 2), keepdim=True) / known.sum().clamp(min=1)
+        values.append(metrics.psnr(damaged * known + colour * mask, image))
+    return sum(values) / len(values)
+
+
+def run_inpaint(job: str, ctx: Context) -> None:
+    from restorelab.cluster import cluster_features, image_features
+    from restorelab.degrade.masks import MaskConfig
+    from restorelab.experiment import make_inpainting_trainer, mean_scores
+    from restorelab.tasks import Inpainting
+
+    plan, seed = ctx.plan, int(job.removeprefix("inpaint-seed"))
+    train, true_classes, val, val_true = inpaint_data(plan)
+    slots = max(max(true_classes) + 1, len(train) // plan.min_cluster_size)
+    task = Inpainting(crop=plan.crop, mask=MaskConfig(coverage=(0.1, 0.4), noise_sigma=(0.0, 10.0)))
+    damage = task.fixed_damage(val)
+    damaged_psnr = mean_scores(task.evaluate(None, val, damage=damage))["psnr"]
+    fill_psnr = mean_fill_psnr(task, val, damage)
+    clusters_file = ctx.out.parent / "inpaint-seed0" / "clusters.json"
+    zeros, val_zeros = [0] * len(train), [0] * len(val)
+    order = ["BASELINE", "REAL", "MAX_CLASS"] if seed == 0 else ["BASELINE", "MAX_CLASS", "REAL"]
+    for strategy in order:
+        if strategy == "REAL":
+            while not clusters_file.exists() and time.time() < ctx.until:
+                time.sleep(2)
+            if not clusters_file.exists():
+                print("no clusters from inpaint-seed0 in time: REAL not trained", flush=True)
+                continue
+            clusters = json.loads(clusters_file.read_text())
+            classes, val_classes = clusters["train"], clusters["val"]
+        else:
+            classes, val_classes = (
+                (zeros, val_zeros) if strategy == "BASELINE" else (true_classes, val_true)
+            )
+        folder = ctx.out / strategy
+        config = ctx.config(plan.inpaint_steps, plan.inpaint_batch, lr=1e-3, seed=seed,
+                            **ctx.fast("unet_inpainter", loader=True))  # fmt: skip
+        trainer = make_inpainting_trainer(task, train, classes, val, val_classes, config, folder,
+                                          num_classes=slots, **plan.unet)  # fmt: skip
+        done = fit_until(trainer, folder, ctx.until)
+        net = best_weights(trainer, folder)
+        if strategy == "BASELINE" and seed == 0:  # chapter 8: clusters of BASELINE's features
+            clustering = cluster_features(image_features(net, train), n_components=10,
+                                          min_cluster_size=plan.min_cluster_size, min_samples=2, seed=0)  # fmt: skip
+            found = {"train": clustering.labels.tolist(), "k": clustering.k,
+                     "val": clustering.predict(image_features(net, val)).tolist()}  # fmt: skip
+            tmp = clusters_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(found))
+            os.replace(tmp, clusters_file)
+
+        def score(m, val_classes=val_classes):
+            return mean_scores(task.evaluate(m, val, val_classes, damage=damage))
+
+        psnr = score(net)["psnr"]
+        entry = dict(
+            chapter=8, seed=seed, strategy=strategy, steps=plan.inpaint_steps, **done,
+            batch_size=plan.inpaint_batch, num_classes=slots,
+            data=f"{len(train)} crops of {plan.image_size} px of the embedded photos (seed 0), "
+                 f"{len(val)} held out with fixed damage; training crops of {plan.crop} px",
+            recipe="restorelab.experiment.make_inpainting_trainer, L1, Adam 1e-3, cosine; "
+                   "--fast settings (loader sampler)",
+            evaluation={"psnr": psnr, "damaged_psnr": damaged_psnr, "mean_fill_psnr": fill_psnr},
+            targets=[target("PSNR above a fill with each image's mean known colour", psnr, fill_psnr, higher=True)],
+        )  # fmt: skip
+        if seed == 0:
+            entry["fp16_gap"] = half_gap(net, score)
+            spec = {"architecture": "unet_inpainter", "preset": "paper",
+                    "kwargs": {"num_classes": slots, **plan.unet}}  # fmt: skip
+            ctx.record(STRATEGIES[strategy], net, spec, **entry)
+        else:
+            ctx.references[f"{STRATEGIES[strategy]}@seed{seed}"] = entry
+
+
+def run_upscaler(job: str, ctx: Context) -> None:
+    from restorelab.augment import paired_crop
+    from restorelab.experiment import mean_scores
+    from restorelab.tasks import SuperResolution
+    from restorelab.train import Trainer, seed_everything
+
+    plan = ctx.plan
+    train, _, _, _ = inpaint_data(plan)
+    task = SuperResolution(scale=2, channels="rgb", pre_upsample=False)
+    val = [task.crop(im) for im in embedded_photos("val")]
+
+    def pair(hr, generator):  # a random HR crop per image, then LR by bicubic (chapter 8)
+        return task.make_pair(paired_crop([hr], plan.crop, generator)[0], generator)
+
+    score = lambda net: mean_scores(task.evaluate(net, val))  # noqa: E731
+    seed_everything(0)
+    model = models.build("srcnn", "rgb", scale=2, **plan.upscaler_kwargs)
+    config = ctx.config(plan.upscaler_steps, plan.inpaint_batch, lr=1e-3, scheduler="plateau",
+                        gamma=0.5, patience=3, seed=0, **ctx.fast("srcnn", loader=True))  # fmt: skip
+    config.val_every = max(plan.upscaler_steps // 10, 1)
+    folder = ctx.out / "run"
+    trainer = Trainer(model, train, F.l1_loss, config, pair, score, folder)
+    done = fit_until(trainer, folder, ctx.until)
+    net = best_weights(trainer, folder)
+    ours, bicubic = score(net), score(None)
+    spec = {
+        "architecture": "srcnn",
+        "preset": "rgb",
+        "kwargs": {"scale": 2, **plan.upscaler_kwargs},
+    }
+    ctx.record(
+        "inpaint-upscaler-x2", net, spec, chapter=8, steps=plan.upscaler_steps, **done,
+        batch_size=plan.inpaint_batch,
+        data=f"the inpainter's {len(train)} training crops, HR crops of {plan.crop} px; "
+             "validation: the embedded validation photos",
+        recipe="L1, Adam 1e-3, plateau (halve after 3 validations without progress; the "
+               "project: 1e-4); --fast settings (loader sampler)",
+        evaluation={"model": ours, "input": bicubic}, fp16_gap=half_gap(net, score),
+        targets=[target("Y-PSNR above bicubic on the validation photos", ours["psnr_y"],
+                        bicubic["psnr_y"], higher=True)],
+    )  # fmt: skip
+
+
+MODERN_RUNNERS = {**dict.fromkeys(DESCAN_JOBS, run_descanning), "esrgan": run_esrgan,
+                  **{f"inpaint-seed{s}": run_inpaint for s in SEEDS}, "upscaler": run_upscaler}  # fmt: skip
+
+
+def hardware(device: torch.device) -> str:
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or "CPU"
+    )
+    return f"{name}, shared by {len(JOBS)} runs at once"
+
+
+def run_modern(job: str, ctx: Context) -> None:
+    """Train and score ``job`` into ``ctx.out``; write its run.json and result.json."""
+    ctx.out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    MODERN_RUNNERS[job](job, ctx)
+    run = {"name": job, "wall_seconds": round(time.perf_counter() - started, 1),
+           "hardware": hardware(ctx.device), "torch": torch.__version__, "commit": ctx.commit,
+           "date": datetime.date.today().isoformat()}  # fmt: skip
+    (ctx.out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+    (ctx.out / "result.json").write_text(
+        json.dumps({"references": ctx.references}, indent=2) + "\n"
+    )
+    print(json.dumps({**run, "references": sorted(ctx.references)}), flush=True)
