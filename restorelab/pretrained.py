@@ -399,6 +399,9 @@ def listing() -> str:
     return "\n".join(lines)
 
 
+PENDING = "reference pending the GPU run"  # what a chapter shows until it is published
+
+
 def card(name: str) -> dict:
     """The model card of reference ``name`` with a ``status``: ``"trained"``, or ``"not trained
     yet"`` (no card in the package: the chapter then says its reference awaits the GPU run).
@@ -414,7 +417,7 @@ def card(name: str) -> dict:
         return {"name": name, "status": "not trained yet",
                 **({} if described is None else {"chapter": described.chapter,
                    "shows": described.shows, "target": described.target}),
-                "note": "reference pending the GPU run (scripts/gpu_session.sh, then "
+                "note": f"{PENDING} (scripts/gpu_session.sh, then "
                         "scripts/train_references.py publish)"}  # fmt: skip
     return {**found, "status": "trained"}
 
