@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import torch
@@ -123,15 +123,17 @@ def agree(fn: Callable[[], T]) -> T:
     return result
 
 
-def mean(value: float) -> float:
-    """The mean of ``value`` over all ranks (for logging: the loss of the whole global batch)."""
-    if not active():
-        return value
+def mean(values: Sequence[float]) -> list[float]:
+    """Each of ``values`` averaged over all ranks, in one all-reduce (for logging: the losses
+    of the whole global batch). Every rank passes the same number of values."""
+    values = [float(v) for v in values]
+    if not active() or not values:
+        return values
     # float64 on the CPU would need gloo under NCCL; a device tensor works for both backends
     device = torch.device("cuda", local_rank()) if backend() == "nccl" else "cpu"
-    total = torch.tensor([value], dtype=torch.float64, device=device)
+    total = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(total)
-    return float(total) / world_size()
+    return (total / world_size()).tolist()
 
 
 def gather_batch(shard: torch.Tensor) -> torch.Tensor:

@@ -172,11 +172,19 @@ def to_tensor(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(array.transpose(2, 0, 1).copy()).float().div_(255)
 
 
+def to_levels(tensor: torch.Tensor, dtype: torch.dtype = torch.uint8) -> torch.Tensor:
+    """Float tensor in [0, 1] (any shape) -> its nearest 8-bit levels in [0, 255] as ``dtype``.
+
+    Values are clamped to [0, 1], scaled by 255 and rounded: the course's quantisation rule
+    before any metric, and the one way a decoded image becomes uint8 for training.
+    """
+    return tensor.detach().clamp(0, 1).mul(255).round().to(dtype)
+
+
 def to_uint8(tensor: torch.Tensor) -> np.ndarray:
     """Float tensor (C, H, W) or (1, C, H, W) in [0, 1] -> uint8 array (H, W, C), or (H, W) if C=1.
 
-    Values are clamped to [0, 1], scaled by 255 and rounded: the course's quantisation rule
-    before any metric.
+    The pixels are :func:`to_levels` of ``tensor``.
     """
     if tensor.ndim == 4:
         if tensor.shape[0] != 1:
@@ -184,14 +192,14 @@ def to_uint8(tensor: torch.Tensor) -> np.ndarray:
         tensor = tensor[0]
     if tensor.ndim != 3:
         raise ValueError(f"expected (C, H, W), got shape {tuple(tensor.shape)}")
-    array = tensor.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy()
+    array = to_levels(tensor.float()).cpu().numpy()
     array = array.transpose(1, 2, 0)
     return array[..., 0] if array.shape[2] == 1 else array
 
 
 def quantize(tensor: torch.Tensor) -> torch.Tensor:
     """Round a float tensor in [0, 1] to the nearest 8-bit level, staying a float tensor."""
-    return tensor.clamp(0, 1).mul(255).round().div(255)
+    return to_levels(tensor, tensor.dtype).div(255)
 
 
 def write_image(path: str | Path, tensor: torch.Tensor) -> Path:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from restorelab.io import to_levels
+
 ImageLike = torch.Tensor | np.ndarray
 
 # SSIM's window and constants (Wang et al. 2004, 8-bit peak)
@@ -54,7 +56,7 @@ def _levels(x: torch.Tensor, y_channel: bool = False) -> torch.Tensor:
 
     ``y_channel``: RGB -> the BT.601 studio-range Y (N, 1, H, W), on the 0-255 scale.
     """
-    x = x.double() if x.dtype == torch.uint8 else x.double().clamp(0, 1).mul(255).round()
+    x = x.double() if x.dtype == torch.uint8 else to_levels(x.double(), torch.float64)
     if y_channel and x.shape[1] == 3:
         weights = torch.tensor([65.481, 128.553, 24.966], dtype=torch.float64, device=x.device)
         x = (x * weights[:, None, None]).sum(1, keepdim=True) / 255 + 16

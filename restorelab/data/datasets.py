@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from restorelab.data.device_patches import DevicePatches
 from restorelab.degrade import bicubic_resize
-from restorelab.io import list_images, quantize, read_image
+from restorelab.io import list_images, quantize, read_image, to_levels
 
 UNBOUNDED = 2**31 - 1
 
@@ -162,5 +162,5 @@ def load_folder(
     images = []
     for i, (image, _) in enumerate(folder):
         check_size(image, str(folder.files[i]), min_size, purpose)
-        images.append(image.mul(255).round().to(torch.uint8) if as_uint8 else image)
+        images.append(to_levels(image) if as_uint8 else image)
     return images

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 
 import torch
 
+from restorelab.io import to_levels
+
 # a stream of random numbers apart from the one that degrades the batch (make_pair)
 SAMPLER_STREAM = 1
 # images take at most this share of the free GPU memory; above it they stay in pinned memory
@@ -36,10 +38,8 @@ def exact_uint8(image: torch.Tensor) -> torch.Tensor | None:
     8-bit levels as every decoded file does); None otherwise."""
     if image.dtype == torch.uint8:
         return image
-    levels = image.float().mul(255).round()
-    if levels.min() < 0 or levels.max() > 255 or not torch.equal(levels / 255, image.float()):
-        return None
-    return levels.to(torch.uint8)
+    levels = to_levels(image)
+    return levels if torch.equal(levels.float() / 255, image.float()) else None
 
 
 class DevicePatches:

@@ -31,7 +31,7 @@ from restorelab.augment import apply_flip_rotate
 from restorelab.data.datasets import ImageFolder
 from restorelab.data.device_patches import DevicePatches
 from restorelab.degrade.params import make_generator
-from restorelab.io import list_images, read_image
+from restorelab.io import list_images, read_image, to_levels
 
 DESCAN_REPO = "ENCLab/DESCAN-18K"
 DESCAN_SPLITS = ("train", "valid", "test")
@@ -269,7 +269,7 @@ class DegradedFolder(Dataset):
         """Image k as uint8 (C, H, W)."""
         if k in self._images:
             return self._images[k]
-        image = read_image(self.files[k], self.mode).mul(255).round().to(torch.uint8)
+        image = to_levels(read_image(self.files[k], self.mode))
         if self.cache:
             self._images[k] = image
         return image

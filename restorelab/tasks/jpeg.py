@@ -17,14 +17,14 @@ from torch import nn
 from restorelab import color, metrics
 from restorelab.degrade.jpeg import jpeg
 from restorelab.infer import predict
-from restorelab.io import grey_to_rgb
+from restorelab.io import grey_to_rgb, to_levels
 from restorelab.tasks.scoring import ChannelSetting, score_images
 
 
 def _as_uint8_values(image: torch.Tensor) -> torch.Tensor:
     """(C, H, W) or (N, C, H, W) float in [0, 1] -> float64 (N, C, H, W) of 8-bit values."""
     image = image[None] if image.ndim == 3 else image
-    return image.detach().double().clamp(0, 1).mul(255).round()
+    return to_levels(image.double(), torch.float64)
 
 
 def blocking_effect_factor(image: torch.Tensor, block: int = 8) -> torch.Tensor:

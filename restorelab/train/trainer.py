@@ -357,11 +357,13 @@ class Trainer:
         """Read the metrics of ``unread`` steps with one wait for the device, average them over
         the ranks and keep them for the log; the first step with a NaN or infinite loss stops
         the run (:class:`TrainingDiverged`) before any later step is logged or saved."""
-        tensors = [v for _, m in unread for v in m.values() if isinstance(v, torch.Tensor)]
-        values = iter(torch.stack([t.float() for t in tensors]).tolist() if tensors else [])
+        values = [v for _, metrics in unread for v in metrics.values()]
+        tensors = [v.float() for v in values if isinstance(v, torch.Tensor)]
+        read = iter(torch.stack(tensors).tolist() if tensors else [])
+        flat = [next(read) if isinstance(v, torch.Tensor) else float(v) for v in values]
+        averaged = iter(distributed.mean(flat))  # one all-reduce for every step read
         for step, metrics in unread:
-            metrics = {name: distributed.mean(next(values) if isinstance(v, torch.Tensor)
-                                              else float(v)) for name, v in metrics.items()}  # fmt: skip
+            metrics = {name: next(averaged) for name in metrics}
             losses = {name: value for name, value in metrics.items() if "loss" in name}
             if not math.isfinite(sum(losses.values())):  # the same on every rank
                 if progress is not None:
