@@ -38,6 +38,7 @@ import math
 import multiprocessing
 import os
 import platform
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,7 +50,7 @@ import torch.nn.functional as F
 from restorelab import descanning, metrics, models, pretrained
 from restorelab.data import embedded_photos
 from restorelab.models import count_params
-from restorelab.train import TrainConfig, fast_settings, read_checkpoint
+from restorelab.train import TrainConfig, TrainingDiverged, fast_settings, read_checkpoint
 
 CHUNKS = 20  # a modern job checks the clock after every 1/CHUNKS of its steps
 
@@ -142,11 +143,14 @@ class Context:
     device: torch.device
     commit: str
     references: dict = field(default_factory=dict)  # result.json's "references"
+    fp32_eager: bool = False  # the retry of a run that diverged: no bf16, no compile
 
     def fast(self, model_name: str, loader: bool = False, compile: bool = True) -> dict:
         """The --fast preset's TrainConfig fields for ``model_name`` here; ``loader``: the
         dataset cannot cut its batches on the device; ``compile``: False for the GAN phase."""
         settings = fast_settings(model_name, self.device)
+        if self.fp32_eager:
+            settings = {"sampler": settings["sampler"], "amp": "off"}
         if loader:
             settings["sampler"] = "loader"
         if not compile:
@@ -507,10 +511,19 @@ def run_modern(job: str, ctx: Context) -> None:
     """Train and score ``job`` into ``ctx.out``; write its run.json and result.json."""
     ctx.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    MODERN_RUNNERS[job](job, ctx)
+    try:
+        MODERN_RUNNERS[job](job, ctx)
+    except TrainingDiverged as error:  # one GPU call per session: retry, do not lose the job
+        print(f"{job}: {error}; trained again in fp32 eager", flush=True)
+        shutil.rmtree(ctx.out)
+        ctx.out.mkdir(parents=True)
+        ctx.references.clear()
+        ctx.fp32_eager = True
+        MODERN_RUNNERS[job](job, ctx)
     run = {"name": job, "wall_seconds": round(time.perf_counter() - started, 1),
            "hardware": hardware(ctx.device), "torch": torch.__version__, "commit": ctx.commit,
-           "date": datetime.date.today().isoformat()}  # fmt: skip
+           "date": datetime.date.today().isoformat(),
+           "settings": "fp32 eager (the --fast run diverged)" if ctx.fp32_eager else "--fast"}  # fmt: skip
     (ctx.out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
     (ctx.out / "result.json").write_text(
         json.dumps({"references": ctx.references}, indent=2) + "\n"

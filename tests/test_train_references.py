@@ -114,3 +114,26 @@ def test_a_published_descanning_reference_reaches_the_chapters(monkeypatch, tmp_
     assert len(figure.axes[0].patches) == 2
     matplotlib.pyplot.close(figure)
     assert pretrained.load("descanning-dncnn") is not None  # the card rebuilds the network
+
+
+def test_a_job_that_diverges_is_trained_again_in_fp32_eager(monkeypatch, tmp_path):
+    """The GPU call comes once a session: a --fast run that diverges is retried, not lost."""
+    from restorelab.train import TrainingDiverged
+
+    calls = []
+
+    def runner(job, ctx):
+        settings = ctx.fast("restormer")
+        calls.append(settings)
+        (ctx.out / "partial").write_text("from the diverged run")
+        if "amp" not in settings:  # the --fast preset (CPU: the device sampler only)
+            raise TrainingDiverged(1, {"loss": float("nan")}, TrainConfig())
+        ctx.references["r"] = {"settings": settings}
+
+    monkeypatch.setitem(jobs.MODERN_RUNNERS, "upscaler", runner)
+    ctx = jobs.Context(jobs.DRY, tmp_path / "upscaler", "embedded", 0.0, torch.device("cpu"), "a")
+    jobs.run_modern("upscaler", ctx)
+    assert calls == [{"sampler": "device"}, {"sampler": "device", "amp": "off"}]
+    run = json.loads((ctx.out / "run.json").read_text())
+    assert run["settings"].startswith("fp32 eager")
+    assert json.loads((ctx.out / "result.json").read_text())["references"]["r"]["settings"]

@@ -66,7 +66,9 @@ class MDTA(nn.Module):
         q, k, v = self.qkv_dwconv(self.qkv(x)).chunk(3, dim=1)
         # (N, heads * C/heads, H, W) -> (N, heads, C/heads, H*W): each channel is one token
         q, k, v = (t.reshape(n, self.num_heads, c // self.num_heads, h * w) for t in (q, k, v))
-        q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
+        # L2 norms over H*W values taken in float32 (a no-op in fp32): under bf16 autocast this
+        # is more exact, and torch 2.14's compiled CPU kernel for the bf16 one returns NaN
+        q, k = F.normalize(q.float(), dim=-1), F.normalize(k.float(), dim=-1)
         attn = (q @ k.transpose(-2, -1)) * self.temperature  # (N, heads, C/heads, C/heads)
         out = attn.softmax(dim=-1) @ v
         return self.project_out(out.reshape(n, c, h, w))

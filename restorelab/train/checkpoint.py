@@ -13,8 +13,10 @@ import random
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -22,8 +24,8 @@ from torch import nn
 
 from restorelab.train.config import RESUMABLE_CHANGES, TrainConfig
 
-RUN_FILES = ("last.pt", "best.pt", "log.csv", "tensorboard")
-TEMP_PATTERN = ".*.pt.*.tmp"  # what save_atomic leaves behind when killed mid-write
+# compile_cache.bin: what torch.compile built for the run (restorelab.train.compile_cache)
+RUN_FILES = ("last.pt", "best.pt", "log.csv", "tensorboard", "compile_cache.bin")
 
 
 def note(message: str) -> None:
@@ -33,11 +35,17 @@ def note(message: str) -> None:
 
 def save_atomic(obj: object, path: Path) -> None:
     """``torch.save`` to a temporary file in the same folder, then rename: never a torn file."""
+    write_atomic(path, lambda handle: torch.save(obj, handle))
+
+
+def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """``write(handle)`` into a temporary file beside ``path`` (``.NAME.*.tmp``), synced, then
+    renamed to ``path``: a reader sees the old file or the whole new one, never a torn one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -204,7 +212,8 @@ def open_run(
         raise NotADirectoryError(
             f"{out_dir}: a file, not a folder; checkpoints and logs need a folder (another --out)"
         )
-    stale = sorted(out_dir.glob(TEMP_PATTERN))
+    # what write_atomic leaves behind when killed mid-write
+    stale = sorted(p for name in RUN_FILES for p in out_dir.glob(f".{name}.*.tmp"))
     for path in stale:
         path.unlink(missing_ok=True)
     if stale:

@@ -3,7 +3,8 @@
 Taught in chapter 1 (several GPUs: the appendix). One loop for every model of the course:
 
 * device auto-selection; AMP on CUDA (bf16 where supported, else fp16 with a gradient scaler);
-  optional channels_last and torch.compile;
+  optional channels_last and torch.compile (what it compiled is kept beside ``last.pt`` and
+  loaded on resume: :mod:`restorelab.train.compile_cache`);
 * optimizer and LR schedule from a :class:`TrainConfig`;
 * batches built on the device: the dataset yields clean patches, a background
   :class:`~restorelab.data.Prefetcher` copies the next ones to the device while this step runs,
@@ -49,6 +50,7 @@ from restorelab import distributed
 from restorelab.data.prefetch import Prefetcher, map_tensors
 from restorelab.device import pick_device
 from restorelab.train.checkpoint import note, open_run, rng_state, save_atomic, set_rng_state
+from restorelab.train.compile_cache import load_compiled, save_compiled
 from restorelab.train.config import Plateau, TrainConfig, amp_dtype, lr_factor, seed_everything
 from restorelab.train.sampling import (
     StepSampler,
@@ -150,6 +152,7 @@ class Trainer:
         self._writer = None
         self._comet = None
         self._opened = False
+        self._compile_saved = False  # compile_cache.bin written since this Trainer was made
 
     @property
     def writes(self) -> bool:
@@ -257,6 +260,8 @@ class Trainer:
         )
         if state is not None:
             self.load_state_dict(state)
+            if self.config.compile:
+                load_compiled(out_dir)
         if rewrite and self.writes:
             self._rewrite_logs()
 
@@ -378,12 +383,20 @@ class Trainer:
         validate = self._validation_due()
         if self._saves_now(stop_at):
             self.save("last.pt")
+            if not self._compile_saved:
+                self._save_compiled()
         if not validate:
             return None
         results = self._run_validation()
         if final:
             self.save("last.pt")  # with this validation in it: resuming a finished run does nothing
         return results
+
+    def _save_compiled(self) -> None:
+        """Keep what torch.compile built beside ``last.pt`` (:mod:`compile_cache`)."""
+        if self.config.compile and self.writes:
+            save_compiled(self.out_dir)
+        self._compile_saved = True
 
     def pair(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """(input, target) of this step from a device batch (this rank's shard of both)."""
@@ -510,6 +523,7 @@ class Trainer:
                 break
         if progress is not None:
             progress.close()
+        self._save_compiled()  # with what later patch sizes compiled (progressive learning)
         if self._writer is not None:
             self._writer.flush()
         if self._comet is not None:
