@@ -153,5 +153,5 @@ def make_inpainting_trainer(
     def validate(net: nn.Module) -> dict[str, float]:
         return mean_scores(task.evaluate(net, val_images, val_classes, damage=damage))
 
-    return Trainer(model, Labelled(images, classes), PIXEL_LOSSES[loss], config, task.make_pair,
+    return Trainer(model, Labelled(images, classes, config.seed), PIXEL_LOSSES[loss], config, task.make_pair,
                    validate, out_dir)  # fmt: skip

@@ -145,14 +145,12 @@ class Context:
     references: dict = field(default_factory=dict)  # result.json's "references"
     fp32_eager: bool = False  # the retry of a run that diverged: no bf16, no compile
 
-    def fast(self, model_name: str, loader: bool = False, compile: bool = True) -> dict:
-        """The --fast preset's TrainConfig fields for ``model_name`` here; ``loader``: the
-        dataset cannot cut its batches on the device; ``compile``: False for the GAN phase."""
+    def fast(self, model_name: str, compile: bool = True) -> dict:
+        """The --fast preset's TrainConfig fields for ``model_name`` here; ``compile``: False
+        for the GAN phase."""
         settings = fast_settings(model_name, self.device)
         if self.fp32_eager:
             settings = {"sampler": settings["sampler"], "amp": "off"}
-        if loader:
-            settings["sampler"] = "loader"
         if not compile:
             settings = {k: v for k, v in settings.items() if not k.startswith("compile")}
         return settings
@@ -414,7 +412,7 @@ def run_inpaint(job: str, ctx: Context) -> None:
             )
         folder = ctx.out / strategy
         config = ctx.config(plan.inpaint_steps, plan.inpaint_batch, lr=1e-3, seed=seed,
-                            **ctx.fast("unet_inpainter", loader=True))  # fmt: skip
+                            **ctx.fast("unet_inpainter"))  # fmt: skip
         trainer = make_inpainting_trainer(task, train, classes, val, val_classes, config, folder,
                                           num_classes=slots, **plan.unet)  # fmt: skip
         done = fit_until(trainer, folder, ctx.until)
@@ -438,7 +436,7 @@ def run_inpaint(job: str, ctx: Context) -> None:
             data=f"{len(train)} crops of {plan.image_size} px of the embedded photos (seed 0), "
                  f"{len(val)} held out with fixed damage; training crops of {plan.crop} px",
             recipe="restorelab.experiment.make_inpainting_trainer, L1, Adam 1e-3, cosine; "
-                   "--fast settings (loader sampler)",
+                   "--fast settings",
             evaluation={"psnr": psnr, "damaged_psnr": damaged_psnr, "mean_fill_psnr": fill_psnr},
             targets=[target("PSNR above a fill with each image's mean known colour", psnr, fill_psnr, higher=True)],
         )  # fmt: skip
@@ -452,7 +450,7 @@ def run_inpaint(job: str, ctx: Context) -> None:
 
 
 def run_upscaler(job: str, ctx: Context) -> None:
-    from restorelab.augment import paired_crop
+    from restorelab.data import RandomPatches
     from restorelab.experiment import mean_scores
     from restorelab.tasks import SuperResolution
     from restorelab.train import Trainer, seed_everything
@@ -462,17 +460,15 @@ def run_upscaler(job: str, ctx: Context) -> None:
     task = SuperResolution(scale=2, channels="rgb", pre_upsample=False)
     val = [task.crop(im) for im in embedded_photos("val")]
 
-    def pair(hr, generator):  # a random HR crop per image, then LR by bicubic (chapter 8)
-        return task.make_pair(paired_crop([hr], plan.crop, generator)[0], generator)
-
     score = lambda net: mean_scores(task.evaluate(net, val))  # noqa: E731
     seed_everything(0)
     model = models.build("srcnn", "rgb", scale=2, **plan.upscaler_kwargs)
     config = ctx.config(plan.upscaler_steps, plan.inpaint_batch, lr=1e-3, scheduler="plateau",
-                        gamma=0.5, patience=3, seed=0, **ctx.fast("srcnn", loader=True))  # fmt: skip
+                        gamma=0.5, patience=3, seed=0, **ctx.fast("srcnn"))  # fmt: skip
     config.val_every = max(plan.upscaler_steps // 10, 1)
     folder = ctx.out / "run"
-    trainer = Trainer(model, train, F.l1_loss, config, pair, score, folder)
+    crops = RandomPatches(train, plan.crop, seed=0)  # random HR crops, LR by bicubic (chapter 8)
+    trainer = Trainer(model, crops, F.l1_loss, config, task.make_pair, score, folder)
     done = fit_until(trainer, folder, ctx.until)
     net = best_weights(trainer, folder)
     ours, bicubic = score(net), score(None)
@@ -484,10 +480,11 @@ def run_upscaler(job: str, ctx: Context) -> None:
     ctx.record(
         "inpaint-upscaler-x2", net, spec, chapter=8, steps=plan.upscaler_steps, **done,
         batch_size=plan.inpaint_batch,
-        data=f"the inpainter's {len(train)} training crops, HR crops of {plan.crop} px; "
+        data=f"the inpainter's {len(train)} training crops, HR crops of {plan.crop} px (flips "
+             "and turns); "
              "validation: the embedded validation photos",
         recipe="L1, Adam 1e-3, plateau (halve after 3 validations without progress; the "
-               "project: 1e-4); --fast settings (loader sampler)",
+               "project: 1e-4); --fast settings",
         evaluation={"model": ours, "input": bicubic}, fp16_gap=half_gap(net, score),
         targets=[target("Y-PSNR above bicubic on the validation photos", ours["psnr_y"],
                         bicubic["psnr_y"], higher=True)],

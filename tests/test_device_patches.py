@@ -129,6 +129,26 @@ def test_a_dataset_that_cannot_cut_on_the_device_is_refused():
         trainer.fit()
 
 
+def test_labelled_images_come_whole_with_their_labels_on_the_device():
+    """Chapter 8's inpainter: whole square images with their classes, drawn per (seed, step)."""
+    from restorelab.data import Labelled
+
+    images = [torch.rand(3, 12, 12, generator=GEN) for _ in range(5)]
+    labels = [4, 0, 3, 1, 2]
+    source = Labelled(images, labels, seed=2).on_device("cpu")
+    batch, classes = source.batch(step=3, size=32)
+    assert batch.shape == (32, 3, 12, 12) and classes.dtype == torch.long
+    for image, label in zip(batch, classes, strict=True):  # the image its label names, unturned
+        assert torch.equal(image, images[labels.index(int(label))])
+    assert set(classes.tolist()) == set(labels)
+    again, _ = Labelled(images, labels, seed=2).on_device("cpu").batch(step=3, size=32)
+    assert torch.equal(again, batch)
+    with pytest.raises(ValueError, match=r"square images of one size; .*\(3, 12, 10\)"):
+        Labelled([*images, torch.rand(3, 12, 10)], [*labels, 0]).on_device("cpu")
+    with pytest.raises(ValueError, match=r"labels: one per image \(5\)"):
+        DevicePatches(images, 12, labels=[0, 1])
+
+
 def test_losses_are_read_in_groups_and_a_nan_is_still_named_by_its_step(tmp_path):
     calls = []
 

@@ -32,7 +32,8 @@ from train_runs import (
 
 from restorelab import distributed, models
 from restorelab.data import RandomPatches
-from restorelab.tasks import Denoising
+from restorelab.experiment import make_inpainting_trainer
+from restorelab.tasks import Denoising, Inpainting
 from restorelab.train import StepSampler, TrainConfig, Trainer
 
 pytestmark = pytest.mark.skipif(not dist.is_available(), reason="torch built without distributed")
@@ -43,10 +44,16 @@ IMAGES = [torch.rand(3, 40, 40, generator=torch.Generator().manual_seed(i)) for 
 
 
 def _trainer(out_dir, steps: int = 10, sampler: str = "loader") -> Trainer:
+    """``sampler``: "loader", "device", or "device-inpainting" (chapter 8's class-conditioned
+    U-Net: its inputs are a tuple (damaged image, classes), its images whole and labelled)."""
     config = TrainConfig(
         steps=steps, batch_size=4, lr=1e-3, val_every=5, log_every=2, progress=False, seed=5,
-        device="cpu", tensorboard=False, sampler=sampler,
+        device="cpu", tensorboard=False, sampler=sampler.removesuffix("-inpainting"),
     )  # fmt: skip
+    if sampler.endswith("-inpainting"):
+        task = Inpainting(crop=16)
+        return make_inpainting_trainer(task, IMAGES, [0, 1, 0], IMAGES[:1], [0], config, out_dir,
+                                       num_classes=2, features=4, depth=2, embed_dim=4)  # fmt: skip
     torch.manual_seed(0)
     model = models.build("srcnn", features=(8, 4))
 
@@ -116,7 +123,7 @@ def test_an_error_on_rank_0_stops_every_rank_with_its_message(tmp_path):
     ] * 2
 
 
-@pytest.mark.parametrize("sampler", ["loader", "device"])
+@pytest.mark.parametrize("sampler", ["loader", "device", "device-inpainting"])
 def test_two_ranks_train_the_same_weights_as_one(tmp_path, sampler):
     # the device sampler cuts the global batch on every rank, each keeps its shard
     mp.spawn(_rank, args=(2, _free_port(), str(tmp_path / "two"), sampler), nprocs=2, join=True)
@@ -129,13 +136,13 @@ def test_two_ranks_train_the_same_weights_as_one(tmp_path, sampler):
     )
     print(f"largest weight difference, 1 rank vs 2 ranks: {difference:.3g}")
     assert difference < 1e-5
-    initial = _trainer(None).model.state_dict()
+    initial = _trainer(None, sampler=sampler).model.state_dict()
     moved = max((v - initial[k]).abs().max().item() for k, v in one.model.state_dict().items())
     assert moved > 100 * difference  # the runs trained: their agreement means something
     rows = [(r["step"], r["kind"]) for r in two["history"]]
     assert rows == [(r["step"], r["kind"]) for r in one.history]
     for mine, theirs in zip(one.history, two["history"], strict=True):
-        for key in ("loss", "psnr"):
+        for key in ("loss", "psnr", "psnr_y"):
             if key in mine:
                 assert mine[key] == pytest.approx(theirs[key], rel=1e-5), (mine, theirs)
     assert not (tmp_path / "two" / "tensorboard").exists()  # rank 0 wrote, and only what asked

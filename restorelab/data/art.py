@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from restorelab.data.device_patches import DevicePatches, exact_uint8
 from restorelab.data.embedded import TRAIN_PHOTOS, load_photo
 from restorelab.io import to_tensor
 
@@ -99,18 +100,45 @@ def stream_wikiart(
 
 class Labelled(Dataset):
     """Items ``(dataset[i], labels[i])``: an image dataset with one class per item (chapter 8:
-    the cluster of each image, or its true class). ``labels``: N ints, N = ``len(dataset)``."""
+    the cluster of each image, or its true class). ``labels``: N ints, N = ``len(dataset)``.
+    ``seed``: which images the device sampler draws at each step (:meth:`on_device`)."""
 
-    def __init__(self, dataset: Dataset, labels: Sequence[int] | np.ndarray | torch.Tensor) -> None:
+    def __init__(
+        self,
+        dataset: Dataset,
+        labels: Sequence[int] | np.ndarray | torch.Tensor,
+        seed: int = 0,
+    ) -> None:
         self.labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
         if self.labels.ndim != 1 or len(self.labels) != len(dataset):
             raise ValueError(
                 f"one label per item: {len(dataset)} items, labels of shape {tuple(self.labels.shape)}"
             )
         self.dataset = dataset
+        self.seed = seed
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.dataset[index], self.labels[index]
+
+    def on_device(self, device: str | torch.device) -> DevicePatches:
+        """Every image decoded once and held on ``device`` with its label; each batch is
+        ``(images (N, C, S, S) float in [0, 1], labels (N,) long)`` of whole images, drawn with
+        replacement: ``TrainConfig(sampler="device")`` (chapter 8's full settings). The images
+        must be squares of one size, as the loader's batches need one size too."""
+        images = []
+        for i in range(len(self)):  # kept as bytes when exact: 3,000 images of 512 px take 2.4 GB
+            image = self.dataset[i]
+            levels = exact_uint8(image)
+            images.append(image if levels is None else levels)
+        shapes = sorted({tuple(image.shape) for image in images})
+        if len(shapes) > 1 or shapes[0][-1] != shapes[0][-2]:
+            raise ValueError(
+                f"the device sampler takes whole square images of one size; these have shapes "
+                f"{shapes[:3]}{' ...' if len(shapes) > 3 else ''}: crop them, or use "
+                'sampler="loader"'
+            )
+        return DevicePatches(images, shapes[0][-1], self.seed, augment=False, device=device,
+                             labels=self.labels)  # fmt: skip

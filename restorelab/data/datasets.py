@@ -39,11 +39,11 @@ def random_flip_rotate(patch: torch.Tensor, rng: np.random.Generator) -> torch.T
 class RandomPatches(Dataset):
     """Random square patches of a set of images, with random flips and 90-degree rotations.
 
-        ``images``: tensors (C, H, W), float in [0, 1] or uint8 (uint8 keeps large sets small in
-        memory). Each image is picked with the same probability (by default; ``weights`` changes
-    that), so one large, flat image cannot dominate the batches. Item ``i`` is a
-        float32 patch (C, patch_size, patch_size) in [0, 1], the same for the same ``(seed, i)``.
-        ``length`` is what ``len()`` reports; any non-negative index is valid.
+    ``images``: tensors (C, H, W), float in [0, 1] or uint8 (uint8 keeps large sets small in
+    memory). Each image is picked with the same probability (by default; ``weights`` changes
+    that), so one large, flat image cannot dominate the batches. Item ``i`` is a float32 patch
+    (C, patch_size, patch_size) in [0, 1], the same for the same ``(seed, i)``. ``length`` is
+    what ``len()`` reports; any non-negative index is valid.
     """
 
     def __init__(

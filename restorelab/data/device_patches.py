@@ -52,7 +52,11 @@ class DevicePatches:
     of each image (default: equal). ``split``: channel counts to cut each patch into, e.g.
     ``(3, 3)`` for (scan, clean) pairs stored side by side in 6 channels.
 
-    ``batch(step, size)``: float32 (size, C, P, P) in [0, 1] (a tuple of them with ``split``).
+    ``labels``: one int per image (chapter 8's classes); each batch then ends with the (size,)
+    long labels of its images.
+
+    ``batch(step, size)``: float32 (size, C, P, P) in [0, 1] (a tuple of them with ``split``,
+    and a tuple ``(..., labels)`` with ``labels``).
     """
 
     def __init__(
@@ -64,6 +68,7 @@ class DevicePatches:
         weights: Sequence[float] | None = None,
         device: str | torch.device = "cpu",
         split: tuple[int, ...] = (),
+        labels: Sequence[int] | torch.Tensor | None = None,
     ) -> None:
         if not images:
             raise ValueError("DevicePatches needs at least one image")
@@ -98,6 +103,12 @@ class DevicePatches:
             raise ValueError("weights must be one non-negative number per image, not all zero")
         self.weights = (chances / chances.sum()).to(self.store)
         self.patch_size, self.seed, self.augment, self.split = patch_size, seed, augment, split
+        self.labels = None
+        if labels is not None:
+            self.labels = torch.as_tensor(labels, dtype=torch.long).to(self.store)
+            if self.labels.shape != (len(images),):
+                raise ValueError(f"labels: one per image ({len(images)}), got shape "
+                                 f"{tuple(self.labels.shape)}")  # fmt: skip
 
     def draws(self, step: int, size: int) -> dict[str, torch.Tensor]:
         """What the batch of ``step`` is cut from: per sample (``size``,) long tensors
@@ -140,7 +151,12 @@ class DevicePatches:
 
     def batch(self, step: int, size: int) -> torch.Tensor | tuple[torch.Tensor, ...]:
         """The ``size`` patches of ``step``: the same for the same (seed, step, device)."""
-        return self.cut(self.draws(step, size))
+        draws = self.draws(step, size)
+        patches = self.cut(draws)
+        if self.labels is None:
+            return patches
+        labels = self.labels[draws["image"]].to(self.device, non_blocking=True)
+        return (*patches, labels) if self.split else (patches, labels)
 
 
 def _placement(flat: torch.Tensor, device: torch.device) -> torch.device:

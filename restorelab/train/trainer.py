@@ -416,8 +416,9 @@ class Trainer:
             inputs, target = self.make_pair(batch, gen)
         else:
             inputs, target = batch
-        if self.world > 1 and (gathered or whole):
-            inputs, target = (t.chunk(self.world)[self.rank] for t in (inputs, target))
+        if self.world > 1 and (gathered or whole):  # inputs may be a tuple (image, classes)
+            shard = lambda t: t.chunk(self.world)[self.rank]  # noqa: E731
+            inputs, target = map_tensors(inputs, shard), map_tensors(target, shard)
         if cfg.channels_last:
             inputs = _channels_last(inputs)
         return inputs, target
