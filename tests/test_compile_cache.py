@@ -12,17 +12,15 @@ from restorelab.train.checkpoint import open_run
 from restorelab.train.compile_cache import CACHE_FILE, load_compiled
 from restorelab.train.config import TrainConfig
 
-# one fit of test_train's tiny SRCNN run, compiled, in a fresh process; prints Inductor's counters.
-# Zero padding: the backward of replicate padding does not compile on a CPU in torch 2.14
-# (Inductor expects a contiguous gradient where the CPU kernel keeps channels_last; CUDA is fine,
-# benchmarks/results/gpu_check.md), and on a CPU only an explicit compile=True meets it.
+# one fit of test_train's tiny SRCNN run (replicate padding: its backward compiles on a CPU only
+# without Inductor's layout optimisation, trainer._compiled), compiled, in a fresh process;
+# prints Inductor's counters
 FIT = """
 import json, sys
 from torch._dynamo.utils import counters
 sys.path.insert(0, "tests")
 from test_train import _trainer
-_trainer(sys.argv[1], int(sys.argv[2]), {"padding_mode": "zeros"}, compile=True,
-         tensorboard=False).fit(resume=True)
+_trainer(sys.argv[1], int(sys.argv[2]), compile=True, tensorboard=False).fit(resume=True)
 print(json.dumps(dict(counters["inductor"])))
 """
 

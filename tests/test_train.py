@@ -13,13 +13,13 @@ TASK = SuperResolution(scale=2)
 IMAGES = [torch.rand(3, 48, 48, generator=torch.Generator().manual_seed(i)) for i in range(3)]
 
 
-def _trainer(out_dir, steps, model_options=None, **overrides):
+def _trainer(out_dir, steps, **overrides):
     config = TrainConfig(
         steps=steps, batch_size=4, lr=1e-3, val_every=4, log_every=2, progress=False, seed=7,
         **overrides,
     )  # fmt: skip
     torch.manual_seed(0)
-    model = models.build("srcnn", features=(8, 4), **(model_options or {}))
+    model = models.build("srcnn", features=(8, 4))
     val = [IMAGES[0]]
 
     def validate(net):
