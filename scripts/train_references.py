@@ -26,7 +26,8 @@ Five steps, each a subcommand:
         recorded as met or missed. Weights over 4 MB go to --hosted (to be hosted; the card
         says so), the rest to --weights (default: the package's restorelab/weights)
 
-The chapter 5-9 jobs, their plans and how they are sized on the GPU: scripts/reference_jobs.py.
+The chapter 5-9 jobs: scripts/reference_jobs.py; their plans and how they are sized on the GPU:
+scripts/reference_plans.py.
 """
 
 from __future__ import annotations
@@ -45,19 +46,8 @@ from pathlib import Path
 
 import torch
 from PIL import Image
-from reference_jobs import (
-    CLASSIC,
-    DESCAN_JOBS,
-    DRY,
-    GPU,
-    JOBS,
-    Context,
-    hardware,
-    render_pages,
-    run_modern,
-    scaled,
-    target,
-)
+from reference_jobs import render_pages, run_modern
+from reference_plans import CLASSIC, DESCAN_JOBS, DRY, GPU, JOBS, Context, hardware, scaled, target
 
 from restorelab import pretrained
 from restorelab.cli import main as restorelab_main

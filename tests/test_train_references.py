@@ -1,4 +1,4 @@
-"""scripts/train_references.py and scripts/reference_jobs.py: the deadline of the modern jobs,
+"""scripts/train_references.py, reference_plans.py and reference_jobs.py: the deadline of the modern jobs,
 packing and publishing the modern half, and the chapters' view of a reference not trained yet
 (no GPU needed)."""
 
@@ -22,6 +22,7 @@ from restorelab.train import TrainConfig, Trainer
 # render_pages's spawned workers inherit sys.path and import reference_jobs the same way
 sys.path.append(str(Path(__file__).parents[1] / "scripts"))
 jobs = importlib.import_module("reference_jobs")
+plans = importlib.import_module("reference_plans")
 refs = importlib.import_module("train_references")
 
 
@@ -39,9 +40,9 @@ def test_fit_until_stops_after_a_chunk_once_the_deadline_passed(tmp_path):
                          prefetch=0, val_every=0)  # fmt: skip
     trainer = Trainer(models.build("dncnn", depth=2, features=4), pairs, F.mse_loss, config,
                       out_dir=tmp_path / "run")  # fmt: skip
-    done = jobs.fit_until(trainer, tmp_path / "run", until=time.time() - 1)
-    assert done["steps_done"] == 40 // jobs.CHUNKS  # one chunk, then the clock stops it
-    again = jobs.fit_until(trainer, tmp_path / "run", until=time.time() + 60)
+    done = plans.fit_until(trainer, tmp_path / "run", until=time.time() - 1)
+    assert done["steps_done"] == 40 // plans.CHUNKS  # one chunk, then the clock stops it
+    again = plans.fit_until(trainer, tmp_path / "run", until=time.time() + 60)
     assert again["steps_done"] == 40  # resumed from last.pt to the end
 
 
@@ -49,7 +50,7 @@ def test_render_pages_on_spawned_workers_matches_the_synthetic_scans(tmp_path):
     """16 pages or more go to a spawn pool: its workers import reference_jobs by name."""
     from restorelab.data import SyntheticScans
 
-    plan = dataclasses.replace(jobs.DRY, pages=15, val_pages=1, page_size=32)
+    plan = dataclasses.replace(plans.DRY, pages=15, val_pages=1, page_size=32)
     jobs.render_pages(plan, tmp_path / "pages.pt")
     stored = torch.load(tmp_path / "pages.pt", weights_only=True)
     assert len(stored["train"]) == 15 and len(stored["val"]) == 1
@@ -61,13 +62,13 @@ def test_render_pages_on_spawned_workers_matches_the_synthetic_scans(tmp_path):
 
 def test_pack_and_publish_a_modern_reference(tmp_path):
     runs = tmp_path / "runs"
-    ctx = jobs.Context(jobs.DRY, runs / "upscaler", "embedded", 0.0, torch.device("cpu"), "abc")
+    ctx = plans.Context(plans.DRY, runs / "upscaler", "embedded", 0.0, torch.device("cpu"), "abc")
     net = models.build("srcnn", "rgb", scale=2, features=(8, 4))
     spec = {"architecture": "srcnn", "preset": "rgb", "kwargs": {"scale": 2, "features": [8, 4]}}
     ctx.record("inpaint-upscaler-x2", net, spec, chapter=8, steps=4, steps_done=4, steps_per_s=1.0,
                batch_size=2, data="d", recipe="r", evaluation={"model": {"psnr_y": 30.0},
                "input": {"psnr_y": 29.0}}, fp16_gap=0.0,
-               targets=[jobs.target("above bicubic", 30.0, 29.0, higher=True)])  # fmt: skip
+               targets=[plans.target("above bicubic", 30.0, 29.0, higher=True)])  # fmt: skip
     (ctx.out / "run.json").write_text(json.dumps({"wall_seconds": 1.0, "hardware": "CPU",
                                                   "torch": "x", "commit": "abc", "date": "d"}))  # fmt: skip
     (ctx.out / "result.json").write_text(json.dumps({"references": ctx.references}))
@@ -93,8 +94,8 @@ def test_a_published_descanning_reference_reaches_the_chapters(monkeypatch, tmp_
 
     runs = tmp_path / "runs"
     runs.mkdir()
-    jobs.render_pages(jobs.DRY, runs / "pages.pt")  # the parent renders them once for the rows
-    ctx = jobs.Context(jobs.DRY, runs / "descanning-dncnn", "embedded", time.time() + 60,
+    jobs.render_pages(plans.DRY, runs / "pages.pt")  # the parent renders them once for the rows
+    ctx = plans.Context(plans.DRY, runs / "descanning-dncnn", "embedded", time.time() + 60,
                        torch.device("cpu"), "abc")  # fmt: skip
     jobs.run_modern("descanning-dncnn", ctx)
     found = refs.results(runs)
@@ -131,7 +132,7 @@ def test_a_job_that_diverges_is_trained_again_in_fp32_eager(monkeypatch, tmp_pat
         ctx.references["r"] = {"settings": settings}
 
     monkeypatch.setitem(jobs.MODERN_RUNNERS, "upscaler", runner)
-    ctx = jobs.Context(jobs.DRY, tmp_path / "upscaler", "embedded", 0.0, torch.device("cpu"), "a")
+    ctx = plans.Context(plans.DRY, tmp_path / "upscaler", "embedded", 0.0, torch.device("cpu"), "a")
     jobs.run_modern("upscaler", ctx)
     assert calls == [{"sampler": "device"}, {"sampler": "device", "amp": "off"}]
     run = json.loads((ctx.out / "run.json").read_text())

@@ -260,7 +260,7 @@ class Trainer:
         )
         if state is not None:
             self.load_state_dict(state)
-            if self.config.compile:
+            if self.config.compile and not self._compile_saved:  # else this process built it
                 load_compiled(out_dir)
         if rewrite and self.writes:
             self._rewrite_logs()
