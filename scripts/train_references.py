@@ -209,8 +209,16 @@ def summary(runs: Path) -> str:
             seed_table(entries) if "seed" in e else e["evaluation"].get("model", e["evaluation"])
         )
         shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items() if isinstance(v, float))
-        met = "; ".join(f"{t['what']}: {'met' if t['passed'] else 'missed' if t['passed'] is False else 'not measured'}"
-                        for x in entries for t in x["targets"])  # fmt: skip
+        verdicts: dict[str, list[str]] = {}  # a target: one verdict per seed
+        for t in (t for x in entries for t in x["targets"]):
+            verdict = "met" if t["passed"] else "missed" if t["passed"] is False else "not measured"
+            verdicts.setdefault(t["what"], []).append(verdict)
+        met = "; ".join(
+            f"{what}: {v[0]}"
+            if len(v) == 1
+            else f"{what}: met in {v.count('met')} of {len(v)} seeds"
+            for what, v in verdicts.items()
+        )
         lines.append(
             f"| {name} | {e['steps_done']} / {e['steps']} | {e['steps_per_s']} | {shown} | {met} |"
         )
