@@ -76,6 +76,9 @@ def test_pack_and_publish_a_modern_reference(tmp_path):
     refs.pack(runs, tmp_path / "out" / "refs.tar.gz")
     with tarfile.open(tmp_path / "out" / "refs-1.tar.gz") as archive:
         assert "upscaler/weights/inpaint-upscaler-x2.safetensors" in archive.getnames()
+    assert "| inpaint-upscaler-x2 | 4 / 4 | 1.0 | psnr_y 30.000 | above bicubic: met |" in (
+        refs.summary(runs)
+    )
     found = refs.results(runs)
     refs.publish_modern(
         "inpaint-upscaler-x2", found["inpaint-upscaler-x2"], tmp_path / "w", tmp_path / "h"
