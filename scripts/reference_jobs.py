@@ -34,7 +34,6 @@ from reference_plans import (
 
 from restorelab import descanning, metrics, models
 from restorelab.data import embedded_photos
-from restorelab.train import TrainingDiverged
 
 
 # ------------------------------------------------------------------ descanning (chapters 5, 6, 9)
@@ -318,19 +317,23 @@ def run_modern(job: str, ctx: Context) -> None:
     """Train and score ``job`` into ``ctx.out``; write its run.json and result.json."""
     ctx.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    settings = "--fast"
     try:
         MODERN_RUNNERS[job](job, ctx)
-    except TrainingDiverged as error:  # one GPU call per session: retry, do not lose the job
-        print(f"{job}: {error}; trained again in fp32 eager", flush=True)
+    except Exception as error:  # one GPU call per session: retry, keep the job
+        # a loss that diverged under bf16, or a compiler failure; a fault of the job itself
+        # fails again in fp32 eager and is raised then
+        failure = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        print(f"{job}: the --fast run failed ({failure}); trained again in fp32 eager", flush=True)
         shutil.rmtree(ctx.out)
         ctx.out.mkdir(parents=True)
         ctx.references.clear()
         ctx.fp32_eager = True
+        settings = f"fp32 eager (the --fast run failed: {failure})"
         MODERN_RUNNERS[job](job, ctx)
     run = {"name": job, "wall_seconds": round(time.perf_counter() - started, 1),
            "hardware": hardware(ctx.device), "torch": torch.__version__, "commit": ctx.commit,
-           "date": datetime.date.today().isoformat(),
-           "settings": "fp32 eager (the --fast run diverged)" if ctx.fp32_eager else "--fast"}  # fmt: skip
+           "date": datetime.date.today().isoformat(), "settings": settings}  # fmt: skip
     (ctx.out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
     (ctx.out / "result.json").write_text(
         json.dumps({"references": ctx.references}, indent=2) + "\n"

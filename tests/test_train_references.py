@@ -12,6 +12,7 @@ import tarfile
 import time
 from pathlib import Path
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -121,7 +122,8 @@ def test_a_published_descanning_reference_reaches_the_chapters(monkeypatch, tmp_
 
 
 def test_a_job_that_diverges_is_trained_again_in_fp32_eager(monkeypatch, tmp_path):
-    """The GPU call comes once a session: a --fast run that diverges is retried, not lost."""
+    """The GPU call comes once a session: a --fast run that diverges (or does not compile) is
+    retried in fp32 eager, not lost; a fault that eager training meets too is raised."""
     from restorelab.train import TrainingDiverged
 
     calls = []
@@ -139,5 +141,13 @@ def test_a_job_that_diverges_is_trained_again_in_fp32_eager(monkeypatch, tmp_pat
     jobs.run_modern("upscaler", ctx)
     assert calls == [{"sampler": "device"}, {"sampler": "device", "amp": "off"}]
     run = json.loads((ctx.out / "run.json").read_text())
-    assert run["settings"].startswith("fp32 eager")
+    assert run["settings"].startswith("fp32 eager (the --fast run failed: TrainingDiverged: step 1")
     assert json.loads((ctx.out / "result.json").read_text())["references"]["r"]["settings"]
+
+    def broken(job, ctx):
+        raise KeyError("a fault of the job")
+
+    monkeypatch.setitem(jobs.MODERN_RUNNERS, "upscaler", broken)
+    with pytest.raises(KeyError, match="a fault of the job"):
+        jobs.run_modern("upscaler", plans.Context(plans.DRY, tmp_path / "b", "embedded", 0.0,
+                                                  torch.device("cpu"), "a"))  # fmt: skip
