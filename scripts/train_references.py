@@ -109,6 +109,12 @@ def run_one(name: str, data: str, out: Path, commit: str, steps: int) -> None:
     command = train_command(name, data, steps, out / name)
     started = time.perf_counter()
     code = restorelab_main(["train", *command])
+    if code != 0:  # --fast failed (a diverged bf16 loss, a compiler fault): once more, fp32 eager
+        print(f"{name}: exit {code} with --fast; trained again in fp32 eager", flush=True)
+        shutil.rmtree(out / name, ignore_errors=True)
+        command = [*(c for c in train_command(name, data, steps, out / name) if c != "--fast"),
+                   "--amp", "off"]  # fmt: skip
+        code = restorelab_main(["train", *command])
     wall = time.perf_counter() - started
     run = {
         "name": name, "exit_code": code, "command": "restorelab train " + " ".join(command),

@@ -151,3 +151,21 @@ def test_a_job_that_diverges_is_trained_again_in_fp32_eager(monkeypatch, tmp_pat
     with pytest.raises(KeyError, match="a fault of the job"):
         jobs.run_modern("upscaler", plans.Context(plans.DRY, tmp_path / "b", "embedded", 0.0,
                                                   torch.device("cpu"), "a"))  # fmt: skip
+
+
+def test_a_classic_reference_that_fails_with_fast_is_trained_again_in_fp32_eager(
+    monkeypatch, tmp_path
+):
+    commands = []
+
+    def train(argv):
+        commands.append(argv)
+        Path(argv[argv.index("--out") + 1]).mkdir(parents=True, exist_ok=True)
+        return 1 if "--fast" in argv else 0  # --fast fails, fp32 eager trains
+
+    monkeypatch.setattr(refs, "restorelab_main", train)
+    refs.run_one("srcnn-x2", "data", tmp_path, "abc", 4)
+    assert ["--fast" in c for c in commands] == [True, False]
+    assert commands[1][-2:] == ["--amp", "off"] and "--resume" not in commands[1]
+    run = json.loads((tmp_path / "srcnn-x2" / "run.json").read_text())
+    assert run["exit_code"] == 0 and "--amp off" in run["command"]
