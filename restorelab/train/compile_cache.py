@@ -7,9 +7,13 @@ again. The Trainer therefore writes the compiled artifacts (Inductor's kernels a
 AOTAutograd's graphs, ``torch.compiler.save_cache_artifacts``) to ``compile_cache.bin`` the
 first time a ``fit`` saves ``last.pt`` and again when the ``fit`` ends (progressive learning
 compiles once per patch size); ``fit(resume=True)`` loads the file before the first step, so
-the compiler finds its work done. The file is keyed by torch itself: artifacts from another
-torch version or another GPU are simply not used, and a file that does not load at all is
-named in a note and the run compiles afresh.
+the compiler finds its work done. On a GPU the file also holds the compiled Triton kernels
+(Inductor bundles them into its graph cache); on a CPU the C++ kernels are built again: for the
+descanning table's QUICK Restormer on two CPU cores, a cold start took 77-85 s, a resume in a
+fresh process from this file alone 44-45 s, and one with the machine's own Inductor cache 3 s.
+The file is keyed by torch itself: artifacts from another torch version or another GPU are
+simply not used, and a file that does not load at all is named in a note and the run compiles
+afresh.
 
 The file holds compiled code, so it is as trusted as the run folder it sits in: resume only
 your own runs (graders never resume a student's run; they load weights with
