@@ -116,6 +116,22 @@ def test_the_trainer_on_the_device_sampler_resumes_exactly(tmp_path):
     assert resumed.step == 8
     for name, value in whole.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[name]), name
+    # fits of one Trainer in chunks (the reference jobs' deadline): the images go to the device
+    # once, and are let go when the run is done
+    built = []
+
+    class Counted(RandomPatches):
+        def on_device(self, device):
+            built.append(device)
+            return super().on_device(device)
+
+    chunked = _trainer(tmp_path / "chunked", dataset=Counted(PHOTOS, 16, seed=2))
+    for stop in (3, 6, None):
+        chunked.fit(stop_at=stop)
+        assert (chunked._source is None) == (stop is None)
+    assert len(built) == 1 and chunked.step == 8
+    for name, value in whole.model.state_dict().items():
+        assert torch.equal(value, chunked.model.state_dict()[name]), name
     loader = _trainer(None, sampler="loader")
     loader.fit()
     assert [r["step"] for r in loader.history] == [r["step"] for r in whole.history]

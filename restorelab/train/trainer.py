@@ -153,6 +153,7 @@ class Trainer:
         self._comet = None
         self._opened = False
         self._compile_saved = False  # compile_cache.bin written since this Trainer was made
+        self._source = None  # the device sampler's images, held between fits of one run
 
     @property
     def writes(self) -> bool:
@@ -180,7 +181,9 @@ class Trainer:
                 f"(RandomPatches, PairedPatches); {type(self.train_set).__name__} cannot: use "
                 f'sampler="loader"'
             )
-        source = self.train_set.on_device(self.device)
+        if self._source is None:  # kept while a run stopped early (stop_at) may go on here
+            self._source = self.train_set.on_device(self.device)
+        source = self._source
         return (source.batch(step, cfg.batch_size) for step in range(self.step, cfg.steps))
 
     def _loader(self) -> DataLoader:
@@ -524,6 +527,8 @@ class Trainer:
                 break
         if progress is not None:
             progress.close()
+        if self.step >= cfg.steps:  # done: give the images' memory back (a stop_at keeps it)
+            self._source = None
         self._save_compiled()  # with what later patch sizes compiled (progressive learning)
         if self._writer is not None:
             self._writer.flush()
