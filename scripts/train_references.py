@@ -142,7 +142,10 @@ def train_all(args: argparse.Namespace) -> None:
         print(f"pages rendered in {time.time() - started:.0f} s", flush=True)
     end = started + args.minutes * 60
     threads = str(max((os.cpu_count() or 4) // len(names), 1))
-    env = {**os.environ, "OMP_NUM_THREADS": threads, "PYTHONUNBUFFERED": "1"}
+    # each job its share of the cores, for its kernels and for torch.compile's workers (by
+    # default every process would start a compile worker per core: 12 x 16 on the GPU machine)
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "TORCHINDUCTOR_COMPILE_THREADS": threads,
+           "PYTHONUNBUFFERED": "1"}  # fmt: skip
     procs = {}
     for name in names:
         command = [sys.executable, __file__, "run", name, "--data", str(args.data), "--out",
