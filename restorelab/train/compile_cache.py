@@ -1,8 +1,8 @@
 """What ``torch.compile`` built for a run, kept in its folder beside ``last.pt``.
 
 Taught in chapter 5. Compiling a network (``TrainConfig(compile=True)``, the ``--fast``
-preset on a GPU) costs CPU time before the first step: seconds for SRCNN, minutes for KBNet or
-Restormer. A Colab runtime starts empty, so every session that continues a run would pay it
+preset on a GPU) costs CPU time before the first step, more the more layers the network has
+(numbers below). A Colab runtime starts empty, so every session that continues a run would pay it
 again. The Trainer therefore writes the compiled artifacts (Inductor's kernels and
 AOTAutograd's graphs, ``torch.compiler.save_cache_artifacts``) to ``compile_cache.bin`` the
 first time a ``fit`` saves ``last.pt`` and again when the ``fit`` ends (progressive learning
