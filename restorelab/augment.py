@@ -56,32 +56,6 @@ def crop_at(images: torch.Tensor, top: torch.Tensor, left: torch.Tensor, crop: i
     return images[batch, :, rows, cols].permute(0, 3, 1, 2).contiguous()  # (N, crop, crop, C) first
 
 
-def paired_crop(
-    tensors: Sequence[torch.Tensor],
-    crop: int,
-    generator: torch.Generator | None = None,
-    scales: Sequence[int] | None = None,
-) -> list[torch.Tensor]:
-    """The same random crop of every tensor of a pair (or triple ...), per sample.
-
-    ``crop`` is the size in the first tensor; tensor k is ``scales[k]`` times larger (e.g.
-    ``scales=(1, 4)`` for (LR, HR) x4 pairs) and is cropped at the scaled position.
-    """
-    scales = list(scales) if scales is not None else [1] * len(tensors)
-    if len(scales) != len(tensors):
-        raise ValueError("give one scale per tensor")
-    first = tensors[0]
-    _check_4d(first)
-    for tensor, s in zip(tensors, scales, strict=True):
-        if tensor.shape[0] != first.shape[0] or tuple(tensor.shape[-2:]) != (
-            first.shape[-2] * s,
-            first.shape[-1] * s,
-        ):
-            raise ValueError(f"tensor of shape {tuple(tensor.shape)} does not match scale {s}")
-    top, left = crop_positions(first.shape[0], first.shape[-2:], crop, generator, first.device)
-    return [crop_at(t, top * s, left * s, crop * s) for t, s in zip(tensors, scales, strict=True)]
-
-
 def random_crops(
     images: Sequence[torch.Tensor],
     n: int,

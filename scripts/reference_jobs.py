@@ -98,12 +98,15 @@ def run_descanning(job: str, ctx: Context) -> None:
 
 # ------------------------------------------------------------------ ESRGAN (chapter 7)
 def lpips_metric(device: torch.device) -> torch.nn.Module | None:
-    """LPIPS (AlexNet) where its weights can be had, else None (the GPU machine is offline)."""
+    """LPIPS (AlexNet) where the package and its weights can be had, else None with a one-line
+    note: the GPU machine is offline and has no lpips package. Called before training, so that
+    nothing the sweep needs is found missing after the run."""
     from restorelab.backbones import MissingWeightsError
 
     try:
         return metrics.LPIPS(net="alex").to(device)
-    except MissingWeightsError:
+    except (ImportError, MissingWeightsError) as error:
+        print(f"LPIPS left out of the interpolation sweep: {str(error).splitlines()[0]}")
         return None
 
 
@@ -119,6 +122,7 @@ def run_esrgan(job: str, ctx: Context) -> None:
     task = SuperResolution(scale=4, channels="rgb", pre_upsample=False)
     train_images = training_images(ctx.data, min_size=plan.sr_patch)
     val_images = [task.crop(im) for im in embedded_photos("val")]
+    lpips = lpips_metric(ctx.device)
     split = ctx.until - (ctx.until - time.time()) * plan.gan_steps / (
         plan.psnr_steps + plan.gan_steps
     )
@@ -142,9 +146,7 @@ def run_esrgan(job: str, ctx: Context) -> None:
     )  # fmt: skip
     gan_done = fit_until(gan_trainer, gan_dir, ctx.until)
     gan_model = gan_trainer.evaluated_model().eval()  # the last generator: best.pt follows PSNR
-    sweep = interpolation_sweep(
-        psnr_model, gan_model, task, val_images, lpips=lpips_metric(ctx.device)
-    )
+    sweep = interpolation_sweep(psnr_model, gan_model, task, val_images, lpips=lpips)
     score = lambda net: mean_scores(task.evaluate(net, val_images))  # noqa: E731
     bicubic = mean_scores(task.evaluate(None, val_images))
     gan_niqe, psnr_niqe = sweep[-1]["niqe"], sweep[0]["niqe"]

@@ -33,28 +33,28 @@ def _images(n: int, size: tuple[int, int] = (20, 24), seed: int = 0) -> list[np.
 # augmentation ----------------------------------------------------------------------------------
 
 
-def test_paired_crop_and_flips_are_pixel_exact_for_input_and_target():
+def test_crops_and_flips_are_pixel_exact_for_input_and_target():
     lr = torch.rand(16, 3, 24, 24, generator=torch.Generator().manual_seed(0))
     hr = lr.repeat_interleave(2, -1).repeat_interleave(2, -2)  # nearest x2: hr is lr, enlarged
     g = make_generator(0)
-    lr_c, hr_c = A.paired_crop([lr, hr], 10, g, scales=(1, 2))
+    top, left = A.crop_positions(16, (24, 24), 10, g)
+    lr_c, hr_c = A.crop_at(lr, top, left, 10), A.crop_at(hr, top * 2, left * 2, 20)
     lr_f, hr_f, same = A.paired_flip_rotate([lr_c, hr_c, lr_c.clone()], g)
     assert lr_f.shape == (16, 3, 10, 10) and hr_f.shape == (16, 3, 20, 20)
     assert torch.equal(hr_f, lr_f.repeat_interleave(2, -1).repeat_interleave(2, -2))
     assert torch.equal(same, lr_f)
-    # every crop is a window of its own sample, and the positions differ within the batch
-    top, left = A.crop_positions(16, (24, 24), 10, make_generator(0))
+    # the positions differ within the batch, and each crop is found in its source at one offset
     assert len(set(zip(top.tolist(), left.tolist(), strict=True))) > 8
-    a, b = A.paired_crop([lr, lr.clone()], 10, make_generator(3))
-    assert torch.equal(a, b)
-    for k in range(16):  # each crop is found in its source at one offset
+    for k in range(16):
         hits = [
             (t, s)
             for t in range(15)
             for s in range(15)
-            if torch.equal(lr[k, :, t : t + 10, s : s + 10], a[k])
+            if torch.equal(lr[k, :, t : t + 10, s : s + 10], lr_c[k])
         ]
-        assert len(hits) == 1
+        assert hits == [(top[k].item(), left[k].item())]
+    with pytest.raises(ValueError, match="larger than the 24x24"):
+        A.crop_positions(4, (24, 24), 25)
 
 
 def test_flips_cover_the_eight_symmetries_and_are_per_sample():
