@@ -12,9 +12,7 @@ from restorelab.train.checkpoint import open_run
 from restorelab.train.compile_cache import CACHE_FILE, load_compiled
 from restorelab.train.config import TrainConfig
 
-# one fit of test_train's tiny SRCNN run (replicate padding: its backward compiles on a CPU only
-# without Inductor's layout optimisation, trainer._compiled), compiled, in a fresh process;
-# prints Inductor's counters
+# one fit of test_train's tiny SRCNN run, compiled, in a fresh process; prints Inductor's counters
 FIT = """
 import json, sys
 from torch._dynamo.utils import counters

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from restorelab import models
 from restorelab.models import load_official
-from restorelab.models.padding import crop_to, pad_to_multiple
+from restorelab.models.padding import EdgePaddedConv2d, crop_to, pad_to_multiple, replicate_pad
 
 COURSE_NAMES = {"srcnn", "arcnn", "dncnn", "srresnet", "msrresnet", "kbnet", "restormer",
                 "rrdbnet", "vgg_discriminator", "unet_inpainter"}  # fmt: skip
@@ -92,6 +92,38 @@ def test_padding_helper_round_trip_and_tiny_inputs():
     assert torch.equal(crop_to(padded, size), x)
     tiny, _ = pad_to_multiple(torch.rand(1, 1, 2, 3), 8)  # too small to reflect: replicate
     assert tiny.shape[-2:] == (8, 8)
+
+
+def test_replicate_padding_by_concatenation_is_torchs_replicate_padding():
+    x = torch.rand(2, 3, 5, 9, requires_grad=True)
+    for padding in [(0, 0, 0, 0), (4, 4, 4, 4), (0, 3, 0, 5), (2, 0, 1, 0), (7, 6, 9, 8)]:
+        assert torch.equal(replicate_pad(x, padding), F.pad(x, padding, mode="replicate"))
+    edge = EdgePaddedConv2d(3, 4, 5, padding=2, padding_mode="replicate")
+    plain = torch.nn.Conv2d(3, 4, 5, padding=2, padding_mode="replicate")
+    plain.load_state_dict(edge.state_dict())  # the same parameters and keys
+    assert torch.equal(edge(x), plain(x))
+    (grad,) = torch.autograd.grad(edge(x).square().sum(), x)
+    (expected,) = torch.autograd.grad(plain(x).square().sum(), x)
+    torch.testing.assert_close(grad, expected)  # equal up to the order of the edge sums
+    zeros = EdgePaddedConv2d(3, 4, 3, padding=1)
+    assert torch.equal(zeros(x), F.conv2d(x, zeros.weight, zeros.bias, padding=1))
+
+
+def test_edge_padded_srcnn_trains_compiled_in_bf16_and_channels_last():
+    """torch 2.11-2.14 could not compile the backward of F.pad's replicate mode after a
+    convolution (assert_size_stride) under Inductor's layout optimisation, on by default."""
+    from restorelab.train import TrainConfig, Trainer
+
+    torch.manual_seed(0)
+    net = models.build("srcnn", features=(8, 4), kernel_sizes=(5, 3, 3))
+    pairs = [(torch.rand(1, 24, 24), torch.rand(1, 24, 24)) for _ in range(4)]
+    config = TrainConfig(steps=2, batch_size=2, device="cpu", amp="bf16", compile=True,
+                         channels_last=True, progress=False, tensorboard=False, val_every=0,
+                         prefetch=0)  # fmt: skip
+    trainer = Trainer(net, pairs, F.mse_loss, config)
+    trainer.fit()
+    assert trainer.step == 2
+    assert all(torch.isfinite(p).all() for p in net.parameters())
 
 
 def _pair(name: str, channels: int, upscale: int) -> tuple[torch.Tensor, torch.Tensor]:

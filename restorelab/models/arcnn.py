@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from restorelab.models.padding import EdgePaddedConv2d
+
 PRESETS = {
     "paper": {"in_channels": 1, "out_channels": 1},
     "rgb": {"in_channels": 3, "out_channels": 3},
@@ -39,7 +41,7 @@ class ARCNN(nn.Module):
         k1, k2, k3, k4 = kernel_sizes
 
         def conv(cin: int, cout: int, k: int) -> nn.Conv2d:
-            return nn.Conv2d(cin, cout, k, padding=k // 2, padding_mode=padding_mode)
+            return EdgePaddedConv2d(cin, cout, k, padding=k // 2, padding_mode=padding_mode)
 
         self.extract = conv(in_channels, f1, k1)
         self.enhance = conv(f1, f2, k2)

@@ -1,4 +1,4 @@
-"""Pad an image to a multiple of a size, and crop the result back.
+"""Pad an image to a multiple of a size, and crop the result back; replicate padding by indexing.
 
 Shared by every model of the course that downsamples (KBNet ch5, Restormer ch6, the U-Net
 inpainter ch8, RRDBNet when it pixel-unshuffles): a U-Net with ``L`` halvings needs height and
@@ -8,12 +8,19 @@ darkened as with zero padding) or with zeros (what the official KBNet code does,
 checkpoints give its outputs), runs, and crops the output back to ``scale`` times the input size.
 
 Shapes: (N, C, H, W) -> (N, C, H + ph, W + pw) with ph, pw in [0, multiple).
+
+:func:`replicate_pad` and :class:`EdgePaddedConv2d` give the edge-replicating convolutions of
+SRCNN (ch1) and AR-CNN (ch2) a backward that ``torch.compile`` can build: the backward of
+``F.pad(mode="replicate")`` after a convolution fails under Inductor's layout optimisation
+(torch 2.11 to 2.14, "expected size ... stride" in ``assert_size_stride``), and turning that
+optimisation off made compiled bf16 KBNet return NaN on a CPU.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 PAD_MODES = ("reflect", "zeros")
 
@@ -34,7 +41,10 @@ def pad_to_multiple(
     if ph or pw:
         if mode == "reflect" and (ph >= h or pw >= w):
             mode = "replicate"
-        x = F.pad(x, (0, pw, 0, ph), mode="constant" if mode == "zeros" else mode)
+        if mode == "replicate":
+            x = replicate_pad(x, (0, pw, 0, ph))
+        else:
+            x = F.pad(x, (0, pw, 0, ph), mode="constant" if mode == "zeros" else mode)
     return x, (h, w)
 
 
@@ -42,3 +52,27 @@ def crop_to(y: torch.Tensor, size: tuple[int, int], scale: int = 1) -> torch.Ten
     """Crop ``y`` to ``scale`` times ``size`` (the size :func:`pad_to_multiple` returned)."""
     h, w = size
     return y[..., : h * scale, : w * scale]
+
+
+def replicate_pad(x: torch.Tensor, padding: tuple[int, int, int, int]) -> torch.Tensor:
+    """``F.pad(x, padding, mode="replicate")`` for (N, C, H, W), built from the edge rows and
+    columns, expanded and concatenated: the same values, and a backward of sums and slices that
+    Inductor compiles on every device. ``padding`` = (left, right, top, bottom), each >= 0."""
+    left, right, top, bottom = padding
+    x = torch.cat([x[..., :1].expand(*x.shape[:-1], left), x,
+                   x[..., -1:].expand(*x.shape[:-1], right)], -1)  # fmt: skip
+    edge = lambda row, n: row.expand(*x.shape[:-2], n, x.shape[-1])  # noqa: E731
+    return torch.cat([edge(x[..., :1, :], top), x, edge(x[..., -1:, :], bottom)], -2)
+
+
+class EdgePaddedConv2d(nn.Conv2d):
+    """``nn.Conv2d`` whose ``padding_mode="replicate"`` pads with :func:`replicate_pad`; the
+    other modes, the parameters and the state dict are ``nn.Conv2d``'s."""
+
+    def _conv_forward(
+        self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+    ) -> torch.Tensor:
+        if self.padding_mode != "replicate":
+            return super()._conv_forward(input, weight, bias)
+        padded = replicate_pad(input, self._reversed_padding_repeated_twice)
+        return F.conv2d(padded, weight, bias, self.stride, 0, self.dilation, self.groups)

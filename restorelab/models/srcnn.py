@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from restorelab.models.padding import EdgePaddedConv2d
+
 PRESETS = {
     "paper": {"in_channels": 1, "out_channels": 1},
     "rgb": {"in_channels": 3, "out_channels": 3},
@@ -44,9 +46,11 @@ class SRCNN(nn.Module):
         self.upscale = scale  # 1: works on images already upsampled to the target size
         f1, f2 = features
         k1, k2, k3 = kernel_sizes
-        self.extract = nn.Conv2d(in_channels, f1, k1, padding=k1 // 2, padding_mode=padding_mode)
-        self.map = nn.Conv2d(f1, f2, k2, padding=k2 // 2, padding_mode=padding_mode)
-        self.reconstruct = nn.Conv2d(
+        self.extract = EdgePaddedConv2d(
+            in_channels, f1, k1, padding=k1 // 2, padding_mode=padding_mode
+        )
+        self.map = EdgePaddedConv2d(f1, f2, k2, padding=k2 // 2, padding_mode=padding_mode)
+        self.reconstruct = EdgePaddedConv2d(
             f2, out_channels, k3, padding=k3 // 2, padding_mode=padding_mode
         )
         self.act = nn.ReLU(inplace=True)

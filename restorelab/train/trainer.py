@@ -129,7 +129,7 @@ class Trainer:
         if cfg.cudnn_benchmark:
             torch.backends.cudnn.benchmark = True
         mode = None if cfg.compile_mode == "default" else cfg.compile_mode
-        self.forward = _compiled(network, mode, self.device) if cfg.compile else network
+        self.forward = torch.compile(network, mode=mode) if cfg.compile else network
         # CUDA graphs (compile modes reduce-overhead / max-autotune) reuse their output memory:
         # each step tells them that the last step's outputs are no longer read
         self._graphs = cfg.compile and self.device.type == "cuda" and mode in (
@@ -575,17 +575,6 @@ def _means(running: list[dict[str, float]]) -> dict[str, float]:
     """The mean of each metric over the steps that logged it (in order of first appearance)."""
     names = list(dict.fromkeys(name for row in running for name in row))
     return {name: float(np.mean([row[name] for row in running if name in row])) for name in names}
-
-
-def _compiled(network: nn.Module, mode: str | None, device: torch.device) -> nn.Module:
-    """``torch.compile(network, mode=mode)``; on a CPU without Inductor's layout optimisation:
-    with it, torch 2.14 cannot compile the backward of replicate padding (SRCNN, AR-CNN)."""
-    if device.type != "cpu":
-        return torch.compile(network, mode=mode)
-    from torch._inductor import list_mode_options
-
-    options = list_mode_options(mode or "default")
-    return torch.compile(network, options={**options, "layout_optimization": False})
 
 
 def _channels_last(inputs: torch.Tensor | tuple) -> torch.Tensor | tuple:
