@@ -8,7 +8,12 @@
 #   PYTHON=/tmp/gpuenv/bin/python OUT=/tmp/dry bash scripts/gpu_session.sh --cpu-dry-run
 set -euo pipefail
 env_dir=${1:?give the folder of the new environment}
-python=${GPU_IMAGE_PYTHON:-$(command -v python3.12 || ls -d /root/.pyenv/versions/3.12*/bin/python3.12 | head -1)}
+python=${GPU_IMAGE_PYTHON:-}
+for candidate in python3.12 "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12*/bin/python3.12; do
+    [ -n "$python" ] && break
+    "$candidate" -c '' 2>/dev/null && python=$candidate  # a pyenv shim may name one it lacks
+done
+[ -n "$python" ] || { echo "gpu_image_env.sh needs Python 3.12: set GPU_IMAGE_PYTHON"; exit 2; }
 "$python" -m venv "$env_dir"
 "$env_dir/bin/pip" install -q torch==2.11.0 torchvision==0.26.0 numpy==2.5.2 safetensors==0.8.0 \
     scikit-image scipy matplotlib tqdm tensorboard pyarrow pillow psutil opencv-python-headless \
