@@ -1,4 +1,4 @@
-"""Pad an image to a multiple of a size, and crop the result back; replicate padding by indexing.
+"""Pad an image to a multiple of a size, and crop the result back; replicate padding that compiles.
 
 Shared by every model of the course that downsamples (KBNet ch5, Restormer ch6, the U-Net
 inpainter ch8, RRDBNet when it pixel-unshuffles): a U-Net with ``L`` halvings needs height and
@@ -13,7 +13,8 @@ Shapes: (N, C, H, W) -> (N, C, H + ph, W + pw) with ph, pw in [0, multiple).
 SRCNN (ch1) and AR-CNN (ch2) a backward that ``torch.compile`` can build: the backward of
 ``F.pad(mode="replicate")`` after a convolution fails under Inductor's layout optimisation
 (torch 2.11 to 2.14, "expected size ... stride" in ``assert_size_stride``), and turning that
-optimisation off made compiled bf16 KBNet return NaN on a CPU.
+optimisation off made compiled bf16 KBNet return NaN on a CPU. (Gathering the edges with
+clamped indices instead corrupted memory in torch 2.11's compiled CPU backward.)
 """
 
 from __future__ import annotations
