@@ -7,6 +7,7 @@
 #   OUT=/some/folder bash scripts/gpu_session.sh [--cpu-dry-run]
 # --cpu-dry-run: the same steps on a CPU in a few minutes (gpu.sh's dry run, tiny training runs
 # on the embedded photos); nothing is written into restorelab/weights.
+# Run it with PYTHON from scripts/gpu_image_env.sh to meet the GPU image's torch and packages.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 : "${OUT:?set OUT to the folder whose files come back}"
