@@ -8,9 +8,10 @@ AOTAutograd's graphs, ``torch.compiler.save_cache_artifacts``) to ``compile_cach
 first time a ``fit`` saves ``last.pt`` and again when the ``fit`` ends (progressive learning
 compiles once per patch size); ``fit(resume=True)`` loads the file before the first step, so
 the compiler finds its work done. On a GPU the file also holds the compiled Triton kernels
-(Inductor bundles them into its graph cache); on a CPU the C++ kernels are built again: for the
-descanning table's QUICK Restormer on two CPU cores, a cold start took 77-85 s, a resume in a
-fresh process from this file alone 44-45 s, and one with the machine's own Inductor cache 3 s.
+(Inductor bundles them into its graph cache); on a CPU the C++ kernels are built again. For the
+descanning table's QUICK Restormer on two CPU cores (``benchmarks/compile_cache.py``, torch
+2.14), four steps took 97-105 s from a cold start, 64-70 s resumed in a new process with this
+file alone, 3-4 s resumed with the machine's own Inductor cache, and 1 s uncompiled.
 The file is keyed by torch itself: artifacts from another torch version or another GPU are
 simply not used, and a file that does not load at all is named in a note and the run compiles
 afresh.
