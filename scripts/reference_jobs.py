@@ -13,7 +13,6 @@ import json
 import math
 import multiprocessing
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from reference_plans import (
     fit_until,
     half_gap,
     hardware,
+    retried_in_fp32_eager,
     target,
 )
 
@@ -319,20 +319,13 @@ def run_modern(job: str, ctx: Context) -> None:
     """Train and score ``job`` into ``ctx.out``; write its run.json and result.json."""
     ctx.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    settings = "--fast"
-    try:
-        MODERN_RUNNERS[job](job, ctx)
-    except Exception as error:  # one GPU call per session: retry, keep the job
-        # a loss that diverged under bf16, or a compiler failure; a fault of the job itself
-        # fails again in fp32 eager and is raised then
-        failure = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-        print(f"{job}: the --fast run failed ({failure}); trained again in fp32 eager", flush=True)
-        shutil.rmtree(ctx.out)
-        ctx.out.mkdir(parents=True)
+
+    def attempt(fp32_eager: bool) -> None:
         ctx.references.clear()
-        ctx.fp32_eager = True
-        settings = f"fp32 eager (the --fast run failed: {failure})"
+        ctx.fp32_eager = fp32_eager
         MODERN_RUNNERS[job](job, ctx)
+
+    settings = retried_in_fp32_eager(job, ctx.out, attempt)
     run = {"name": job, "wall_seconds": round(time.perf_counter() - started, 1),
            "hardware": hardware(ctx.device), "torch": torch.__version__, "commit": ctx.commit,
            "date": datetime.date.today().isoformat(), "settings": settings}  # fmt: skip

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import platform
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -160,6 +161,23 @@ class Context:
             self.out / "weights" / f"{name}.safetensors", half=False,
         )  # fmt: skip
         self.references[name] = {"model": spec, "parameters": count_params(model), **entry}
+
+
+def retried_in_fp32_eager(job: str, out: Path, attempt: Callable[[bool], None]) -> str:
+    """Run ``attempt(False)`` (the --fast preset); when it raises (a loss that diverged under
+    bf16, a compiler failure), empty ``out`` and run ``attempt(True)`` (fp32 eager) once: the GPU
+    call comes once a session, so a job is retried, not lost. A fault of the job itself fails
+    again and is raised then. Returns the settings that trained it, for run.json."""
+    try:
+        attempt(False)
+        return "--fast"
+    except Exception as error:
+        failure = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+    print(f"{job}: the --fast run failed ({failure}); trained again in fp32 eager", flush=True)
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    attempt(True)
+    return f"fp32 eager (the --fast run failed: {failure})"
 
 
 def fit_until(trainer, folder: Path, until: float) -> dict:

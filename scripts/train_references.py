@@ -47,7 +47,18 @@ from pathlib import Path
 import torch
 from PIL import Image
 from reference_jobs import render_pages, run_modern
-from reference_plans import CLASSIC, DESCAN_JOBS, DRY, GPU, JOBS, Context, hardware, scaled, target
+from reference_plans import (
+    CLASSIC,
+    DESCAN_JOBS,
+    DRY,
+    GPU,
+    JOBS,
+    Context,
+    hardware,
+    retried_in_fp32_eager,
+    scaled,
+    target,
+)
 
 from restorelab import pretrained
 from restorelab.cli import main as restorelab_main
@@ -97,33 +108,36 @@ def make_data(out: Path, crop: int, max_mb: float, pool: Path = SHARED / "TrainP
 
 
 # ------------------------------------------------------------------ chapters 1-4 (the CLI)
-def train_command(name: str, data: str, steps: int, out: Path) -> list[str]:
+def train_command(name: str, data: str, steps: int, out: Path, fast: bool = True) -> list[str]:
+    """The ``restorelab train`` arguments of reference ``name``: the --fast preset, or with
+    ``fast`` False fp32 eager (``--amp off``)."""
     every = max(steps // VALIDATIONS, 1)
     return [*pretrained.REFERENCES[name].train_args, "--data", data, "--val", "embedded",
-            "--steps", str(steps), "--val-every", str(every), "--seed", "0", "--fast",
+            "--steps", str(steps), "--val-every", str(every), "--seed", "0",
+            *(["--fast"] if fast else ["--amp", "off"]),
             *(["--resume"] if (out / "last.pt").exists() else []), "--out", str(out)]  # fmt: skip
 
 
 def run_one(name: str, data: str, out: Path, commit: str, steps: int) -> None:
     """Train reference ``name`` for ``steps`` steps into ``out/name``; write its run.json."""
-    command = train_command(name, data, steps, out / name)
+    commands = []
+
+    def attempt(fp32_eager: bool) -> None:
+        commands.append(train_command(name, data, steps, out / name, fast=not fp32_eager))
+        code = restorelab_main(["train", *commands[-1]])
+        if code != 0:
+            raise RuntimeError(f"restorelab train exited with status {code}")
+
     started = time.perf_counter()
-    code = restorelab_main(["train", *command])
-    if code != 0:  # --fast failed (a diverged bf16 loss, a compiler fault): once more, fp32 eager
-        print(f"{name}: exit {code} with --fast; trained again in fp32 eager", flush=True)
-        shutil.rmtree(out / name, ignore_errors=True)
-        command = [*(c for c in train_command(name, data, steps, out / name) if c != "--fast"),
-                   "--amp", "off"]  # fmt: skip
-        code = restorelab_main(["train", *command])
-    wall = time.perf_counter() - started
+    settings = retried_in_fp32_eager(name, out / name, attempt)
     run = {
-        "name": name, "exit_code": code, "command": "restorelab train " + " ".join(command),
-        "steps": steps, "wall_seconds": round(wall, 1),
+        "name": name, "command": "restorelab train " + " ".join(commands[-1]),
+        "settings": settings, "steps": steps,
+        "wall_seconds": round(time.perf_counter() - started, 1),
         "hardware": hardware(torch.device("cuda" if torch.cuda.is_available() else "cpu")),
         "torch": torch.__version__, "commit": commit,
         "date": datetime.date.today().isoformat(),
     }  # fmt: skip
-    (out / name).mkdir(parents=True, exist_ok=True)
     (out / name / "run.json").write_text(json.dumps(run, indent=2) + "\n")
     print(json.dumps(run), flush=True)
 

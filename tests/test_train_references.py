@@ -166,9 +166,15 @@ def test_a_classic_reference_that_fails_with_fast_is_trained_again_in_fp32_eager
     monkeypatch.setattr(refs, "restorelab_main", train)
     refs.run_one("srcnn-x2", "data", tmp_path, "abc", 4)
     assert ["--fast" in c for c in commands] == [True, False]
-    assert commands[1][-2:] == ["--amp", "off"] and "--resume" not in commands[1]
+    assert "--amp off" in " ".join(commands[1]) and "--resume" not in commands[1]
     run = json.loads((tmp_path / "srcnn-x2" / "run.json").read_text())
-    assert run["exit_code"] == 0 and "--amp off" in run["command"]
+    assert "--amp off" in run["command"] and "--fast" not in run["command"]
+    assert run["settings"] == (
+        "fp32 eager (the --fast run failed: RuntimeError: restorelab train exited with status 1)"
+    )
+    monkeypatch.setattr(refs, "restorelab_main", lambda argv: 2)  # fails in fp32 eager too
+    with pytest.raises(RuntimeError, match="restorelab train exited with status 2"):
+        refs.run_one("dncnn-s25", "data", tmp_path, "abc", 4)
 
 
 def test_the_sweep_goes_on_without_lpips_where_the_package_is_missing(monkeypatch, capsys):
