@@ -371,7 +371,8 @@ def publish_modern(name: str, entries: list[dict], weights: Path, hosted: Path) 
     skip = {"folder", "weights", "fp16_gap", "seed", "evaluation", "targets"}
     card = {
         "name": name, **{k: v for k, v in main.items() if k not in skip},
-        **{k: run[k] for k in ("wall_seconds", "hardware", "torch", "commit", "date")},
+        **{k: run[k] for k in ("wall_seconds", "hardware", "torch", "commit", "date",
+                               "settings")},
         "command": "python scripts/train_references.py train --minutes 5 (job "
                    f"{Path(main['folder']).name})",
         "evaluation": seed_table(entries) | {k: main["evaluation"][k] for k in

@@ -10,6 +10,7 @@ from restorelab import models
 from restorelab.cli import main
 from restorelab.data import DevicePatches, PairedPatches, RandomPatches
 from restorelab.data.device_patches import exact_uint8
+from restorelab.io import to_levels
 from restorelab.tasks import Denoising
 from restorelab.train import TrainConfig, Trainer, fast_settings
 
@@ -159,6 +160,12 @@ def test_labelled_images_come_whole_with_their_labels_on_the_device():
     assert set(classes.tolist()) == set(labels)
     again, _ = Labelled(images, labels, seed=2).on_device("cpu").batch(step=3, size=32)
     assert torch.equal(again, batch)
+    # chapter 8's full settings decode the images once, as bytes: the same batches as the floats
+    levels = [to_levels(image) for image in images]
+    from_bytes, _ = Labelled(levels, labels, seed=2).on_device("cpu").batch(step=3, size=32)
+    floats = [image.float() / 255 for image in levels]
+    from_floats, _ = Labelled(floats, labels, seed=2).on_device("cpu").batch(step=3, size=32)
+    assert from_bytes.dtype == torch.float32 and torch.equal(from_bytes, from_floats)
     with pytest.raises(ValueError, match=r"square images of one size; .*\(3, 12, 10\)"):
         Labelled([*images, torch.rand(3, 12, 10)], [*labels, 0]).on_device("cpu")
     with pytest.raises(ValueError, match=r"labels: one per image \(5\)"):

@@ -71,7 +71,8 @@ def test_pack_and_publish_a_modern_reference(tmp_path):
                "input": {"psnr_y": 29.0}}, fp16_gap=0.0,
                targets=[plans.target("above bicubic", 30.0, 29.0, higher=True)])  # fmt: skip
     (ctx.out / "run.json").write_text(json.dumps({"wall_seconds": 1.0, "hardware": "CPU",
-                                                  "torch": "x", "commit": "abc", "date": "d"}))  # fmt: skip
+                                                  "torch": "x", "commit": "abc", "date": "d",
+                                                  "settings": "--fast"}))  # fmt: skip
     (ctx.out / "result.json").write_text(json.dumps({"references": ctx.references}))
     (tmp_path / "out").mkdir()
     refs.pack(runs, tmp_path / "out" / "refs.tar.gz")
@@ -86,6 +87,7 @@ def test_pack_and_publish_a_modern_reference(tmp_path):
     )
     card = json.loads((tmp_path / "w" / "inpaint-upscaler-x2.json").read_text())
     assert card["targets"][0]["passed"] is True and "float16" in card["stored_as"]
+    assert card["settings"] == "--fast"  # or the fp32-eager retry, and why
     assert (tmp_path / "w" / "inpaint-upscaler-x2.safetensors").stat().st_size < 20_000
 
 
