@@ -109,12 +109,12 @@ def test_replicate_padding_by_concatenation_is_torchs_replicate_padding():
         (grad,) = torch.autograd.grad((ours * g[..., : shape[0], : shape[1]]).sum(), x)
         (expected,) = torch.autograd.grad((torchs * g[..., : shape[0], : shape[1]]).sum(), x)
         torch.testing.assert_close(grad, expected)  # equal up to the order of the edge sums
-    edge = EdgePaddedConv2d(3, 4, 5, padding=2, padding_mode="replicate")
-    plain = torch.nn.Conv2d(3, 4, 5, padding=2, padding_mode="replicate")
-    plain.load_state_dict(edge.state_dict())  # the same parameters and keys
-    assert torch.equal(edge(x), plain(x))  # eager: F.pad itself
-    compiled = torch.compile(edge)(x)
-    torch.testing.assert_close(compiled, plain(x))
+    for padding in (2, (1, 3), "same"):
+        edge = EdgePaddedConv2d(3, 4, 5, padding=padding, padding_mode="replicate")
+        plain = torch.nn.Conv2d(3, 4, 5, padding=padding, padding_mode="replicate")
+        plain.load_state_dict(edge.state_dict())  # the same parameters and keys
+        assert torch.equal(edge(x), plain(x))  # eager: F.pad itself
+        torch.testing.assert_close(torch.compile(edge)(x), plain(x))
 
 
 def test_edge_padded_srcnn_trains_compiled_in_bf16_and_channels_last():

@@ -76,13 +76,14 @@ def concatenated_edges(x: torch.Tensor, padding: tuple[int, int, int, int]) -> t
 
 
 class EdgePaddedConv2d(nn.Conv2d):
-    """``nn.Conv2d`` whose ``padding_mode="replicate"`` pads with :func:`replicate_pad`; the
-    other modes, the parameters and the state dict are ``nn.Conv2d``'s."""
+    """``nn.Conv2d`` whose ``padding_mode="replicate"`` with explicit padding pads with
+    :func:`replicate_pad`; the other modes, ``padding="same"``, the parameters and the state
+    dict are ``nn.Conv2d``'s. Only public attributes are read."""
 
-    def _conv_forward(
-        self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
-    ) -> torch.Tensor:
-        if self.padding_mode != "replicate":
-            return super()._conv_forward(input, weight, bias)
-        padded = replicate_pad(input, self._reversed_padding_repeated_twice)
-        return F.conv2d(padded, weight, bias, self.stride, 0, self.dilation, self.groups)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        """(N, C_in, H, W) -> (N, C_out, H', W'), the values ``nn.Conv2d`` computes."""
+        if self.padding_mode != "replicate" or isinstance(self.padding, str):
+            return super().forward(input)
+        rows, columns = self.padding
+        padded = replicate_pad(input, (columns, columns, rows, rows))
+        return F.conv2d(padded, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
