@@ -112,3 +112,32 @@ def test_unet_diagram_names_every_level_and_its_widths(depth):
         assert f"{8 * 2**level} filters" in text
     assert "bottleneck" in text and f"{8 * 2**depth} filters" in text
     assert f"{models.count_params(model):,} parameters" in text and "(5 + 1)" in text
+
+
+def test_unet_diagram_text_stays_inside_its_boxes():
+    """Chapter 8's full U-Net (32 filters, depth 4: up to 512 filters): every label drawn in a
+    block fits inside the block, as rendered."""
+    from matplotlib.patches import FancyBboxPatch
+    from matplotlib.text import Annotation
+
+    from restorelab.diagrams import draw_unet
+
+    model = models.build("unet_inpainter", features=32, depth=4, num_classes=22, embed_dim=64)
+    fig = draw_unet(model)
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    boxes = [p.get_window_extent(renderer) for p in ax.patches if isinstance(p, FancyBboxPatch)]
+    assert len(boxes) == 2 * 4 + 1  # four encoders, the bottleneck, four decoders
+    placed = 0
+    for text in ax.texts:
+        if isinstance(text, Annotation) or not text.get_text():
+            continue
+        extent = text.get_window_extent(renderer)
+        centre = ((extent.x0 + extent.x1) / 2, (extent.y0 + extent.y1) / 2)
+        for box in boxes:
+            if box.contains(*centre):
+                placed += 1
+                assert box.x0 <= extent.x0 and extent.x1 <= box.x1, text.get_text()
+                assert box.y0 <= extent.y0 and extent.y1 <= box.y1, text.get_text()
+    assert placed == 2 * len(boxes)  # a title and a detail in each block
+    matplotlib.pyplot.close(fig)
