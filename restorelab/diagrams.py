@@ -298,7 +298,8 @@ def kbblock_graph(block: KBBlock) -> BlockGraph:
 
 
 def draw_block_graph(block: KBBlock | BlockGraph, path: str | Path | None = None):
-    """Draw a block with parallel branches top to bottom (skips in red, on the left).
+    """Draw a block with parallel branches top to bottom (skips in red, on the left; a branch
+    that passes a row enters its merge from the side, around the row's boxes).
 
     Returns the matplotlib Figure (saved to ``path`` when given).
     """
@@ -343,8 +344,15 @@ def draw_block_graph(block: KBBlock | BlockGraph, path: str | Path | None = None
                         arrowprops={"arrowstyle": "-|>", "color": "#c0392b", "lw": 1.3})  # fmt: skip
             lane += 0.25
             continue
-        ax.annotate("", (x1, y1 + half[end] + 0.02), (x0, y0 - half[start] - 0.02),
-                    arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.0})  # fmt: skip
+        arrow = {"arrowstyle": "-|>", "color": "black", "lw": 1.0}
+        if graph.nodes[end][1] - graph.nodes[start][1] > 2:  # past a row: down, then from the side
+            ax.plot([x0, x0], [y0 - half[start] - 0.02, y1], color="black", lw=1.0)
+            side = half[end] + 0.02 if x0 > x1 else -half[end] - 0.02
+            ax.annotate("", (x1 + side, y1), (x0, y1), arrowprops=arrow)
+            continue
+        ax.annotate(
+            "", (x1, y1 + half[end] + 0.02), (x0, y0 - half[start] - 0.02), arrowprops=arrow
+        )
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=120)

@@ -141,3 +141,31 @@ def test_unet_diagram_text_stays_inside_its_boxes():
                 assert box.y0 <= extent.y0 and extent.y1 <= box.y1, text.get_text()
     assert placed == 2 * len(boxes)  # a title and a detail in each block
     matplotlib.pyplot.close(fig)
+
+
+@pytest.mark.parametrize("lightweight", [False, True])
+def test_kbnet_block_arrows_pass_no_box(lightweight):
+    """Chapter 5's block diagram: no arrow or skip line runs through a box (a branch that passes
+    the KBA row goes around it)."""
+    import numpy as np
+    from matplotlib.patches import FancyBboxPatch
+    from matplotlib.text import Annotation
+
+    from restorelab.diagrams import draw_block_graph
+    from restorelab.models.kbnet import KBBlock
+
+    fig = draw_block_graph(KBBlock(16, lightweight=lightweight))
+    ax = fig.axes[0]
+    boxes = [(p.get_x(), p.get_y(), p.get_x() + p.get_width(), p.get_y() + p.get_height())
+             for p in ax.patches if isinstance(p, FancyBboxPatch)]  # fmt: skip
+    segments = [(a.xyann, a.xy) for a in ax.texts if isinstance(a, Annotation)]
+    for line in ax.lines:
+        points = line.get_xydata()
+        segments += list(zip(points[:-1], points[1:], strict=True))
+    assert len(boxes) == 10 and len(segments) > 20  # every node but in, out and the merges
+    for start, end in segments:
+        for t in np.linspace(0.02, 0.98, 200):
+            x, y = (1 - t) * np.asarray(start) + t * np.asarray(end)
+            crossed = [b for b in boxes if b[0] < x < b[2] and b[1] < y < b[3]]
+            assert not crossed, f"the segment {start} -> {end} runs through the box {crossed[0]}"
+    matplotlib.pyplot.close(fig)
