@@ -143,6 +143,11 @@ def curves_figure(
         ax_loss.set(xlabel="step", ylabel="training loss", yscale="log", title="loss")
         for name, value in (baselines or {}).items():
             ax_val.axhline(value, linestyle="--", color="grey", label=name)
+        shown = [r[metric] for rows in runs.values() for r in rows
+                 if r.get("kind") == "val" and metric in r] + list((baselines or {}).values())  # fmt: skip
+        if shown:  # every curve and baseline inside the panel, none on its edge
+            pad = 0.08 * ((max(shown) - min(shown)) or 1.0)
+            ax_val.set_ylim(min(shown) - pad, max(shown) + pad)
         ax_val.set(xlabel="step", ylabel=metric, title=f"validation {metric}")
         ax_val.legend()
         if len(runs) > 1:

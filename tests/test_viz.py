@@ -35,8 +35,12 @@ def test_curves_figure_draws_one_line_per_run_and_the_baselines(tmp_path):
     assert [line.get_label() for line in val_ax.lines] == ["L1", "L2", "bicubic"]
     assert list(val_ax.lines[1].get_ydata()) == [30.5]
     assert (tmp_path / "c.png").stat().st_size > 0
+    low, high = val_ax.get_ylim()  # the baseline, the lowest value here, clear of the edge
+    assert low < 29.0 - 0.05 * (high - low) and high > 30.5 + 0.05 * (high - low)
     single = curves_figure(history(0.0), metric="psnr")
     assert [line.get_label() for line in single.axes[1].lines] == ["model"]
+    above = curves_figure(history(0.0), baselines={"bicubic": 32.0}, metric="psnr").axes[1]
+    assert above.get_ylim()[1] > 32.0 + 0.05 * (32.0 - above.get_ylim()[0])  # chapter 1's case
 
 
 def shown_text_heights(fig, column_px: int = 700) -> list[float]:
