@@ -136,9 +136,14 @@ def test_simple_gate_check():
 
 
 def test_competition_config_check():
-    small = {"width": 32, "enc_blocks": (2, 2, 4), "middle_blocks": 4, "dec_blocks": (2, 2, 2)}
+    small = {"width": 32, "enc_blocks": (1, 2, 2), "middle_blocks": 6, "dec_blocks": (1, 1, 1)}
     assert ch05.check_competition_config(lambda: small)
     assert not ch05.check_competition_config(stub)
+    preset = {"width": 32, "enc_blocks": [2, 2, 4], "middle_blocks": 4, "dec_blocks": (2, 2, 2)}
+    with pytest.raises(AssertionError, match="the competition preset itself"):
+        ch05.check_competition_config(lambda: preset)  # its numbers, lists or tuples
+    with pytest.raises(AssertionError, match="not a preset"):
+        ch05.check_competition_config(lambda: {"preset": "competition"})
     with pytest.raises(AssertionError, match="under 10M"):
         ch05.check_competition_config(dict)  # the paper's 142M
     with pytest.raises(AssertionError, match="over 1M"):

@@ -54,6 +54,27 @@ def test_gaussian_noise_check():
         ch03.check_gaussian_noise(lambda c, s, g: right_noise(c, s, g).clamp(0, 1))
 
 
+def test_gaussian_noise_check_tries_the_gpu_where_there_is_one(monkeypatch):
+    """In Colab the check also draws the noise on the GPU, as training will; noise drawn without
+    the image's device fails there, and the check says what to write. No GPU here: the third
+    call (the GPU one) raises what torch raises in that case."""
+    calls = []
+    generator = torch.Generator
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.Tensor, "cuda", lambda self: self)
+    monkeypatch.setattr(torch, "Generator", lambda device="cpu": generator())
+
+    def without_device(clean, sigma, generator):
+        calls.append(clean)
+        if len(calls) == 3:
+            raise RuntimeError("Expected a 'cpu' device type for generator but found 'cuda'")
+        return right_noise(clean, sigma, generator)
+
+    with pytest.raises(AssertionError, match=r"on the GPU: Expected .*device=clean\.device"):
+        ch03.check_gaussian_noise(without_device)
+    assert len(calls) == 3
+
+
 class Plain(DnCNN):
     """Right layers, but returns the noise: the non-residual mistake."""
 

@@ -34,6 +34,15 @@ def check_gaussian_noise(
         assert torch.equal(noisy, again), (
             "draw the noise from the given generator (same seed, same noise)"
         )
+        if torch.cuda.is_available():  # training hands over a batch and a generator on the GPU
+            try:
+                on_gpu = student(clean.cuda(), 25, torch.Generator("cuda").manual_seed(0))
+            except RuntimeError as error:
+                raise AssertionError(
+                    f"on the GPU: {error}; draw the noise on the image's device "
+                    "(torch.randn(..., device=clean.device))"
+                ) from None
+            assert on_gpu.device.type == "cuda", "return the noisy image on the clean one's device"
 
     return run_check("add_gaussian_noise", check)
 

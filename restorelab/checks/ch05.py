@@ -55,12 +55,21 @@ def check_simple_gate(student: Callable[[torch.Tensor], torch.Tensor]) -> bool:
 
 
 def check_competition_config(make_config: Callable[[], dict]) -> bool:
-    """Chapter 5: ``make_config()`` returns KBNet keyword arguments that build a network of 1M
-    to 10M parameters."""
+    """Chapter 5: ``make_config()`` returns KBNet keyword arguments of the student's own (not the
+    ``"competition"`` preset, by name or by its numbers) that build a network of 1M to 10M
+    parameters."""
     from restorelab import models
 
     def check() -> None:
+        from restorelab.models.kbnet import PRESETS
+
         config = make_config()
+        assert "preset" not in config, "choose the keyword arguments yourself, not a preset"
+        given = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
+        shape = {k: v for k, v in PRESETS["competition"].items() if not k.endswith("_channels")}
+        assert any(given.get(k) != v for k, v in shape.items()), (
+            "that is the competition preset itself: choose your own configuration"
+        )
         try:
             with torch.device("meta"):  # counted without allocating the weights
                 count = models.count_params(models.build("kbnet", **config))
