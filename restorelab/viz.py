@@ -135,16 +135,16 @@ def curves_figure(
     runs = history if isinstance(history, Mapping) else {"model": history}
     with page_style():
         fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.2))
+        shown = list((baselines or {}).values())  # every value the validation panel draws
         for label, rows in runs.items():
             train = [r for r in rows if r.get("kind") == "train"]
             val = [r for r in rows if r.get("kind") == "val" and metric in r]
             ax_loss.plot([r["step"] for r in train], [r["loss"] for r in train], label=label)
             ax_val.plot([r["step"] for r in val], [r[metric] for r in val], marker="o", label=label)
+            shown += [r[metric] for r in val]
         ax_loss.set(xlabel="step", ylabel="training loss", yscale="log", title="loss")
         for name, value in (baselines or {}).items():
             ax_val.axhline(value, linestyle="--", color="grey", label=name)
-        shown = [r[metric] for rows in runs.values() for r in rows
-                 if r.get("kind") == "val" and metric in r] + list((baselines or {}).values())  # fmt: skip
         if shown:  # every curve and baseline inside the panel, none on its edge
             pad = 0.08 * ((max(shown) - min(shown)) or 1.0)
             ax_val.set_ylim(min(shown) - pad, max(shown) + pad)
