@@ -274,8 +274,10 @@ def test_the_page_renders_in_headless_chromium(served, tmp_path):
     for label in ("Sample image", "Task", "Model", "Input (degraded)", "Output", "Zoom: output"):
         assert label in state["text"], label
     assert "Restored with **" not in state["text"] and "Restored with srcnn-x2" in state["text"]
-    widths = sorted(state["images"])
-    assert len(widths) >= 2 and widths[-1] >= 2 * widths[0] > 0  # the x2 output and its input
+    widths = state["images"]
+    assert set(SHOWN_IMAGES) <= set(widths), widths
+    assert widths["Output"] == 2 * widths["Input (degraded)"] > 0, widths  # x2 super-resolution
+    assert all(widths[label] == 256 for label in SHOWN_IMAGES if label.startswith("Zoom")), widths
     assert not errors, errors
     with Image.open(shot) as image:
         pixels = np.asarray(image.convert("L"), dtype=np.float64)
@@ -283,9 +285,13 @@ def test_the_page_renders_in_headless_chromium(served, tmp_path):
     assert pixels.std() > 20  # not a blank page: text, widgets and the two images
 
 
+# PAGE_STATE["images"]: each loaded image's natural width, keyed by its component's label
+SHOWN_IMAGES = ("Input (degraded)", "Output", "Zoom: input", "Zoom: output", "Zoom: clean original")
 PAGE_STATE = """(() => ({
   title: document.title,
   text: document.body.innerText,
-  images: [...document.images].filter(img => img.complete && img.naturalWidth > 0
-      && img.src.includes("file=")).map(img => img.naturalWidth),
+  images: Object.fromEntries([...document.images]
+      .filter(img => img.complete && img.naturalWidth > 0 && img.src.includes("file="))
+      .map(img => [img.closest(".block")?.querySelector('[data-testid="block-label"]')?.innerText,
+                   img.naturalWidth])),
 }))()"""
