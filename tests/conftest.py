@@ -10,6 +10,11 @@ import torch
 from restorelab.data.benchmarks import SHARED
 
 CI_CORES = 2
+# Every test that leases sandbox users (restorelab.competition.sandbox) runs on one pytest-xdist
+# worker (--dist loadgroup, the default in pyproject.toml): a uid that one test released would
+# otherwise be leased at once by the other worker, whose processes a grading's check "no process
+# of my users is left" would then see.
+SANDBOX_USERS = pytest.mark.xdist_group("competition_grading")
 
 
 @pytest.fixture(autouse=True)

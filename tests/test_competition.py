@@ -16,6 +16,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from conftest import SANDBOX_USERS
 from PIL import Image
 from safetensors.torch import save_file
 
@@ -372,6 +373,7 @@ def test_cli_make_score_leaderboard(tmp_path, capsys):
     assert "no graded teams" in capsys.readouterr().err
 
 
+@SANDBOX_USERS
 def test_sandbox_users_are_leased_one_per_run_across_graders(tmp_path):
     """Two graders at once never share a sandbox user: a uid whose lock another process holds
     is skipped, and a lease ends with its block."""

@@ -14,6 +14,7 @@ fixtures end fast. The network fixture connects only to a server this module sta
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import socket
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from conftest import SANDBOX_USERS
 
 from restorelab import models
 from restorelab.cli import main
@@ -34,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "competition"))
 import classroom  # noqa: E402  (the fixture folder's builder)
 
 # one xdist worker grades the class once and runs every test of this module (--dist loadgroup)
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("competition_grading")]
+pytestmark = [pytest.mark.slow, SANDBOX_USERS]
 LIMITS = Limits(wall_seconds=60, cpu_seconds=15, memory_mb=1500, processes=64, file_mb=40,
                 disk_mb=64)  # fmt: skip
 JOBS = 3
@@ -183,8 +185,8 @@ def test_this_module_runs_on_one_worker(request):
     """Under ``--dist loadgroup`` xdist marks each grouped test's id with its group and sends the
     group to one worker. pytest 9.2 ignores that mark (it keeps ids elsewhere): both workers
     then graded the class at once, reusing each other's released sandbox users."""
-    if not getattr(request.config.option, "loadgroup", False):
-        pytest.skip("not run by pytest-xdist with --dist loadgroup")
+    if "PYTEST_XDIST_WORKER" not in os.environ or not request.config.option.loadgroup:
+        pytest.skip("not run by pytest-xdist workers with --dist loadgroup")
     assert request.node.nodeid.endswith("@competition_grading"), (
         f"{request.node.nodeid}: xdist's group was not applied (see the pytest pin in "
         "requirements.txt)"

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import SANDBOX_USERS
 from PIL import Image, ImageFile
 
 from restorelab.cli import main
@@ -43,6 +44,7 @@ from restorelab.io import read_image, to_uint8, write_image
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "competition"))
 import classroom  # noqa: E402  (the fixture folder's builder)
 
+pytestmark = SANDBOX_USERS
 LIMITS = Limits(wall_seconds=60, cpu_seconds=15, memory_mb=1500, processes=64, file_mb=40,
                 disk_mb=64)  # fmt: skip
 SCRIPT = "<script>alert('pwned')</script>"
@@ -201,7 +203,6 @@ assert set(EXPECTED) == set(classroom.GRADING_HOSTILE)
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("competition_grading")  # one grading at a time on the 2 cores
 def test_a_hostile_class_is_graded_by_itself(tmp_path):
     problem = bwrap_problem()
     if problem:

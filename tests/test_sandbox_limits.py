@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from conftest import SANDBOX_USERS
 
 from restorelab.competition import sandbox
 from restorelab.competition.cgroup import CgroupUnavailable, RunCgroup
@@ -34,6 +35,7 @@ from restorelab.competition.sandbox import (
 )
 from restorelab.competition.trees import WRITABLE_FOLDERS, remove_tree, remove_user_files
 
+pytestmark = SANDBOX_USERS
 FIXTURES = Path(__file__).parent / "fixtures" / "competition"
 LIMITS = Limits(wall_seconds=20, cpu_seconds=20, memory_mb=200, processes=32, file_mb=45,
                 disk_mb=50, disk_files=2000)  # fmt: skip
