@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import random
+import socket
 
 import pytest
 import torch
@@ -15,6 +17,28 @@ CI_CORES = 2
 # otherwise be leased at once by the other worker, whose processes a grading's check "no process
 # of my users is left" would then see.
 SANDBOX_USERS = pytest.mark.xdist_group("competition_grading")
+
+
+def quiet_port(listener: socket.socket | None = None) -> int:
+    """A free port on 127.0.0.1 below the ephemeral range (32768-60999, Linux's default).
+
+    ``bind(0)`` and every outgoing connection take ports from that range, so a port chosen there
+    and bound a few seconds later (by Gradio, by torch.distributed's store) can be taken in
+    between by the other worker, and inside a sandbox's network namespace the same number is
+    reused at once. Nothing takes a port below the range unless asked for it by number.
+    ``listener``: bound to the port and left bound (a server); without it, the port is checked
+    free and returned."""
+    for port in random.Random().sample(range(20000, 32768), 200):
+        sock = listener or socket.socket()
+        try:
+            sock.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            if listener is None:
+                sock.close()
+    raise RuntimeError("no free port on 127.0.0.1 among 200 tried in 20000-32767")
 
 
 @pytest.fixture(autouse=True)

@@ -12,8 +12,10 @@ import stat
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
+import psutil
 import pytest
 import torch
 from conftest import SANDBOX_USERS
@@ -35,7 +37,7 @@ from restorelab.competition import (
 )
 from restorelab.competition.leaderboard import rows
 from restorelab.competition.make import mean_y
-from restorelab.competition.sandbox import BASE_UID, sandbox_user
+from restorelab.competition.sandbox import BASE_UID, running_processes, sandbox_user
 from restorelab.infer import predict
 from restorelab.io import file_sha256, read_image, write_image
 from restorelab.metrics import psnr, y_mae
@@ -371,6 +373,24 @@ def test_cli_make_score_leaderboard(tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1
     assert main(["competition", "leaderboard", str(tmp_path / "empty")]) == 2
     assert "no graded teams" in capsys.readouterr().err
+
+
+@SANDBOX_USERS
+def test_a_zombie_does_not_keep_its_sandbox_user_busy(tmp_path):
+    """A finished process its parent has not reaped yet runs nothing: its uid is free to lease,
+    as :func:`running_processes` (the graders' "nothing of my user is left") sees it."""
+    if os.geteuid() != 0:
+        pytest.skip("starting a process as a sandbox user needs root")
+    child = subprocess.Popen(["true"], user=BASE_UID)  # exits at once; unreaped: a zombie
+    try:
+        process = psutil.Process(child.pid)
+        while process.status() != psutil.STATUS_ZOMBIE:
+            time.sleep(0.01)
+        assert running_processes(BASE_UID) == []
+        with sandbox_user(tmp_path / "locks") as uid:
+            assert uid == BASE_UID
+    finally:
+        child.wait()
 
 
 @SANDBOX_USERS

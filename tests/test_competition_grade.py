@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import socket
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import SANDBOX_USERS
+from conftest import SANDBOX_USERS, quiet_port
 
 from restorelab import models
 from restorelab.cli import main
@@ -74,21 +73,13 @@ def _needs_bwrap() -> None:
 def server():
     """A TCP server on 127.0.0.1 that records every connection it gets.
 
-    Its port lies below the ephemeral range (32768-60999, a new network namespace's default).
-    A port from that range (``bind(0)``) failed CI once: inside the sandbox the Jupyter kernel
-    binds its own five ports there, or a connect picks its source port there (a TCP
-    self-connection). When one of them equals the server's port, the hostile team's connect
-    succeeds inside its own namespace. Nothing in the sandbox takes a port below that range."""
+    Its port lies below the ephemeral range (:func:`conftest.quiet_port`). A port from that
+    range (``bind(0)``) failed CI once: inside the sandbox the Jupyter kernel binds its own five
+    ports there, or a connect picks its source port there (a TCP self-connection). When one of
+    them equals the server's port, the hostile team's connect succeeds inside its own
+    namespace."""
     listener = socket.socket()
-    ports = random.Random().sample(range(20000, 32768), 200)
-    for port in ports:
-        try:
-            listener.bind(("127.0.0.1", port))
-            break
-        except OSError:
-            continue
-    else:
-        pytest.fail(f"no free port on 127.0.0.1 among {len(ports)} tried in 20000-32767")
+    quiet_port(listener)
     listener.listen()
     listener.settimeout(0.2)
     received, stop = [], threading.Event()

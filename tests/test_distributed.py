@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
@@ -19,6 +16,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
+from conftest import quiet_port
 from train_runs import (
     ROOT,
     environment,
@@ -98,12 +96,6 @@ def _refuse_on_rank_0(rank: int, port: int, out_dir: str) -> None:
     distributed.shutdown()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_sampler_shards_each_global_batch():
     whole = list(StepSampler(10**6, 8, 24, seed=1, batch_size=4))
     shards = [list(StepSampler(10**6, 8, 24, seed=1, batch_size=4, rank=r, world_size=2))
@@ -117,7 +109,7 @@ def test_sampler_shards_each_global_batch():
 
 
 def test_an_error_on_rank_0_stops_every_rank_with_its_message(tmp_path):
-    mp.spawn(_refuse_on_rank_0, args=(_free_port(), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_refuse_on_rank_0, args=(quiet_port(), str(tmp_path)), nprocs=2, join=True)
     assert [(tmp_path / f"{r}.txt").read_text() for r in range(2)] == [
         "runs/x already holds a run"
     ] * 2
@@ -126,7 +118,7 @@ def test_an_error_on_rank_0_stops_every_rank_with_its_message(tmp_path):
 @pytest.mark.parametrize("sampler", ["loader", "device", "device-inpainting"])
 def test_two_ranks_train_the_same_weights_as_one(tmp_path, sampler):
     # the device sampler cuts the global batch on every rank, each keeps its shard
-    mp.spawn(_rank, args=(2, _free_port(), str(tmp_path / "two"), sampler), nprocs=2, join=True)
+    mp.spawn(_rank, args=(2, quiet_port(), str(tmp_path / "two"), sampler), nprocs=2, join=True)
     one = _trainer(tmp_path / "one", sampler=sampler)
     one.fit()
     two = torch.load(tmp_path / "two" / "last.pt", weights_only=True)
@@ -152,24 +144,22 @@ def test_torchrun_two_ranks_killed_and_resumed_is_bit_identical(tmp_path):
     data = image_folders(tmp_path)
     run(torchrun(2, train_args(data, tmp_path / "straight")))
     out = tmp_path / "killed"
+    # rank 0 (the one that writes) kills torchrun and both ranks while it writes its second
+    # checkpoint: the first (step 3) is in place, the second's temporary file is not renamed yet
     child = subprocess.Popen(
-        torchrun(2, train_args(data, out)), env=environment(), cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        torchrun(2, train_args(data, out), kill_at=("save", 2)), env=environment(), cwd=ROOT,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
-    deadline = time.monotonic() + 300
-    while not (out / "last.pt").exists() and child.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(random.Random(1).uniform(0, 1.0))
-    # torchrun and both ranks, wherever they are (a rank left running would go on writing)
-    family = [psutil.Process(child.pid), *psutil.Process(child.pid).children(recursive=True)]
-    os.killpg(child.pid, signal.SIGKILL)
-    for process in family:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.kill()
-    psutil.wait_procs(family, timeout=30)
-    child.wait()
-    killed_at = torch.load(out / "last.pt", weights_only=True)["step"]
-    assert killed_at < 24, "the run ended before it could be killed"
+    try:
+        _, err = child.communicate(timeout=300)  # its pipe closes when the ranks are gone too
+    except subprocess.TimeoutExpired:  # never killed: no rank is left running to go on writing
+        for process in [*psutil.Process(child.pid).children(recursive=True), child]:
+            with contextlib.suppress(psutil.NoSuchProcess, ProcessLookupError):
+                process.kill()
+        raise
+    assert child.returncode == -signal.SIGKILL, err.decode()[-3000:]
+    assert torch.load(out / "last.pt", weights_only=True)["step"] == 3
+    assert list(out.glob(".last.pt.*.tmp")), sorted(path.name for path in out.iterdir())
     shutil.copytree(out, tmp_path / "on_one_rank")
 
     run(torchrun(2, train_args(data, out, "--resume")))

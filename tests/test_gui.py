@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import shutil
-import socket
 import sys
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import quiet_port
 from PIL import Image
 
 from restorelab.cli import main
@@ -197,18 +197,12 @@ def test_cli_refuses_a_missing_checkpoint(capsys):
 # ---- the served app (needs the gui extra) -------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served():
     pytest.importorskip("gradio", reason='the gui extra is not installed (pip install ".[gui]")')
     from restorelab.gui import launch
 
-    port = free_port()
+    port = quiet_port()
     app = launch(host="127.0.0.1", port=port, block=False)
     yield f"http://127.0.0.1:{port}/"
     app.close()

@@ -10,6 +10,7 @@ reason where the machine cannot enforce a limit (not root, no cgroup, no bubblew
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
@@ -33,7 +34,12 @@ from restorelab.competition.sandbox import (
     sandbox_user,
     work_folder,
 )
-from restorelab.competition.trees import WRITABLE_FOLDERS, remove_tree, remove_user_files
+from restorelab.competition.trees import (
+    WRITABLE_FOLDERS,
+    remove_tree,
+    remove_user_files,
+    walk_entries,
+)
 
 pytestmark = SANDBOX_USERS
 FIXTURES = Path(__file__).parent / "fixtures" / "competition"
@@ -91,10 +97,13 @@ def python(request, monkeypatch) -> str:
 def _user_files(uid: int) -> list[str]:
     """Files of ``uid`` in the places any user may write (and world-writable folders in them)."""
     found, stack = [], [p for p in WRITABLE_FOLDERS if os.path.isdir(p)]
-    while stack:
-        with os.scandir(stack.pop()) as entries:
+    while stack:  # the other test worker creates and removes entries here all the time
+        with contextlib.suppress(FileNotFoundError), os.scandir(stack.pop()) as entries:
             for entry in entries:
-                info = entry.stat(follow_symlinks=False)
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
                 if info.st_uid == uid:
                     found.append(entry.path)
                 elif stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_IWOTH:
@@ -220,3 +229,16 @@ def test_a_lease_removes_the_users_files_without_following_links(tmp_path):
             os.chown(path, uid, uid, follow_symlinks=False)
         assert remove_user_files(uid) == 1  # the folder, once
         assert not top.exists() and victim.read_text() == "not the sandbox user's"
+
+
+def test_a_file_removed_while_its_folder_is_listed_hides_nothing_else(tmp_path):
+    """The disk watchdog's walk: the folder's listing is read before each entry is examined, so a
+    team can remove an entry in between. Only that entry drops out; the rest still counts."""
+    for name in "abcdefgh":
+        (tmp_path / name).write_bytes(b"x" * 100)
+    order = os.listdir(tmp_path)  # the order scandir lists them in
+    walk = walk_entries(tmp_path, 100)
+    seen = [os.path.basename(next(walk)[0])]
+    (tmp_path / order[1]).unlink()  # listed already, gone before it is examined
+    seen += [os.path.basename(path) for path, _, _ in walk]
+    assert seen == [order[0], *order[2:]]

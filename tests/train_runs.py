@@ -3,7 +3,8 @@
 Run as a script, ``python tests/train_runs.py WHERE N -- TRAIN ARGS`` runs the command line's
 ``train`` in this process and SIGKILLs it at the N-th event WHERE: ``save`` (a checkpoint's
 temporary file is written but not yet renamed into place) or ``score`` (inside a validation, after
-N-1 images were scored, counting the crops checked before step 1).
+N-1 images were scored, counting the crops checked before step 1). Under torchrun the kill takes
+torchrun and every rank with it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,10 +49,14 @@ def train_args(data: tuple[Path, Path], out: Path, *extra: str) -> list[str]:
             *extra]  # fmt: skip
 
 
-def torchrun(nproc: int, args: list[str]) -> list[str]:
-    """The command that runs ``python -m restorelab ARGS`` on ``nproc`` CPU processes."""
+def torchrun(nproc: int, args: list[str], kill_at: tuple[str, int] | None = None) -> list[str]:
+    """The command that runs ``python -m restorelab ARGS`` on ``nproc`` CPU processes; with
+    ``kill_at`` (WHERE, N), this module's script instead, which kills the run at that event."""
+    target = (
+        ["-m", "restorelab"] if kill_at is None else [__file__, kill_at[0], str(kill_at[1]), "--"]
+    )
     return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-            f"--nproc_per_node={nproc}", "-m", "restorelab", *args]  # fmt: skip
+            f"--nproc_per_node={nproc}", *target, *args]  # fmt: skip
 
 
 def run(command: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
@@ -95,6 +101,13 @@ def _kill_at(where: str, nth: int) -> None:
         nonlocal count
         count += 1
         if count == nth:
+            if "TORCHELASTIC_RUN_ID" in os.environ:  # a rank: torchrun (its parent), the others
+                agent = psutil.Process(os.getppid())
+                ranks = agent.children()
+                agent.kill()
+                for rank in ranks:
+                    if rank.pid != os.getpid():
+                        rank.kill()
             os.kill(os.getpid(), signal.SIGKILL)
 
     if where == "save":  # torch.save writes save_atomic's temporary file; the rename follows

@@ -183,14 +183,14 @@ def sandbox_user(lock_folder: Path | None = None) -> Iterator[int]:
     Each uid of ``BASE_UID`` ... ``BASE_UID + USERS - 1`` has a lock file in ``lock_folder``
     (default: ``restorelab-sandbox-users`` in the temporary folder); the lease is an exclusive
     ``flock`` on it, which the kernel releases even when the grader is killed. A uid that still
-    owns processes (a crashed grader's strays) is skipped. Two graders running at once (two
-    instructors, two test workers) therefore never share a user. As root, every file the uid
+    runs processes (a crashed grader's strays; zombies do not count) is skipped. Two graders
+    running at once (two instructors, two test workers) therefore never share a user. As root, every file the uid
     owns in the world-writable folders (:data:`WRITABLE_FOLDERS`) is removed when the lease
     starts (a crashed grader's leftovers) and when it ends (:func:`run` kills its processes).
     """
     folder = Path(lock_folder or Path(tempfile.gettempdir()) / "restorelab-sandbox-users")
     folder.mkdir(parents=True, exist_ok=True)
-    busy = {p.info["uids"].real for p in psutil.process_iter(["uids"]) if p.info["uids"]}
+    busy = {process.info["uids"].real for process in _running()}  # as running_processes sees it
     for uid in range(BASE_UID, BASE_UID + USERS):
         if uid in busy:
             continue
@@ -443,15 +443,17 @@ def _tree_usage(process: psutil.Process, group: RunCgroup | None) -> tuple[int, 
     return rss, threads, cpu
 
 
-def running_processes(uid: int) -> list[psutil.Process]:
-    """The processes of ``uid`` that still run (zombies, which run no code and hold no memory,
-    are left for their parents to reap)."""
-    found = []
+def _running() -> Iterator[psutil.Process]:
+    """Every process that still runs, its ``info["uids"]`` filled in (zombies, which run no code
+    and hold no memory, are left for their parents to reap)."""
     for process in psutil.process_iter(["uids", "status"]):
-        uids, status = process.info["uids"], process.info["status"]
-        if uids and uids.real == uid and status != psutil.STATUS_ZOMBIE:
-            found.append(process)
-    return found
+        if process.info["uids"] and process.info["status"] != psutil.STATUS_ZOMBIE:
+            yield process
+
+
+def running_processes(uid: int) -> list[psutil.Process]:
+    """The processes of ``uid`` that still run (zombies do not count)."""
+    return [process for process in _running() if process.info["uids"].real == uid]
 
 
 def _kill_user(uid: int, seconds: float = 10.0) -> None:

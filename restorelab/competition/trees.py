@@ -27,7 +27,9 @@ MAX_CLEANUP_ENTRIES = 2_000_000  # entries one removal may visit
 def walk_entries(folder: Path, max_entries: int) -> Iterator[tuple[str, os.stat_result, int]]:
     """(path, lstat, depth) of the entries below ``folder`` (depth 1: in it), iteratively,
     links never followed, at most ``max_entries`` of them and none below depth
-    :data:`MAX_DEPTH` + 1; entries that vanish or cannot be listed are skipped."""
+    :data:`MAX_DEPTH` + 1; entries that vanish or cannot be listed are skipped (an entry removed
+    while its folder is listed costs only itself: a team deleting files as it writes others
+    cannot hide the rest of the folder from the disk watchdog)."""
     pending, count = [(str(folder), 0)], 0
     while pending:
         path, depth = pending.pop()
@@ -37,7 +39,10 @@ def walk_entries(folder: Path, max_entries: int) -> Iterator[tuple[str, os.stat_
                     count += 1
                     if count > max_entries:
                         return
-                    info = entry.stat(follow_symlinks=False)
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
                     yield entry.path, info, depth + 1
                     if stat.S_ISDIR(info.st_mode) and depth < MAX_DEPTH:
                         pending.append((entry.path, depth + 1))
