@@ -19,6 +19,10 @@ import torch
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+# Pillow's names of the formats IMAGE_SUFFIXES hold (its JPEG opener also opens a camera's
+# multi-picture MPO). Pillow picks a decoder by a file's content, not its name: only these are
+# ever tried, so a ".png" that holds PostScript is "not an image" rather than a Ghostscript run.
+IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP")
 MODES = ("rgb", "grey", "any")
 ALPHA = ("error", "drop", "white")
 
@@ -87,13 +91,18 @@ def decode_image(
     return _decode(stdio.BytesIO(data), mode, alpha, source)
 
 
+def open_image(file: Path | BinaryIO) -> Image.Image:
+    """``PIL.Image.open`` limited to :data:`IMAGE_FORMATS` (lazy: the header only)."""
+    return Image.open(file, formats=IMAGE_FORMATS)
+
+
 def _decode(file: Path | BinaryIO, mode: str, alpha: str, source: str) -> torch.Tensor:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if alpha not in ALPHA:
         raise ValueError(f"alpha must be one of {ALPHA}, got {alpha!r}")
     try:
-        with Image.open(file) as image:
+        with open_image(file) as image:
             image.load()
             array = _pixels(_upright(image), source)
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError,

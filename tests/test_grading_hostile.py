@@ -10,6 +10,8 @@ the reason) with the honest "do nothing" team, two at a time, in the bubblewrap 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import resource
@@ -37,9 +39,9 @@ from restorelab.competition import (
 )
 from restorelab.competition import grade as grade_module
 from restorelab.competition.sandbox import bwrap_problem, running_processes
-from restorelab.competition.score import score_folder
+from restorelab.competition.score import decode_checked, score_folder, score_outputs
 from restorelab.competition.untrusted import UntrustedFileError, read_file, walk
-from restorelab.io import read_image, to_uint8, write_image
+from restorelab.io import ImageReadError, decode_image, read_image, to_uint8, write_image
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "competition"))
 import classroom  # noqa: E402  (the fixture folder's builder)
@@ -113,6 +115,36 @@ def test_an_image_bomb_is_refused_from_its_header(comp, tmp_path, monkeypatch):
     assert f"{truth.names[0]}: 80x80 pixels, expected 64x64" in errors
 
 
+def test_postscript_named_png_never_reaches_ghostscript(monkeypatch):
+    """Pillow picks its decoder by content: a ".png" holding PostScript (of the right declared
+    size) would run Ghostscript, as root, outside the sandbox. Only IMAGE_SUFFIXES' formats are
+    tried, so it is not an image, for the grader and for read_image alike."""
+    from PIL import EpsImagePlugin
+
+    def ghostscript(*args, **kwargs):
+        raise AssertionError("Ghostscript was run")
+
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", ghostscript)
+    data = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 64\n{ } loop\n"
+    with pytest.raises(ImageReadError, match=r"page_0001.png: not an image \(UnidentifiedImage"):
+        decode_checked(data, "page_0001.png", (64, 64))
+    with pytest.raises(ImageReadError, match="page.png: cannot read the image"):
+        decode_image(data, source="page.png")
+
+
+def test_a_jpeg_of_thousands_of_scans_is_refused_before_decoding():
+    """Each progressive scan decodes the whole page again: a small file of thousands of scans
+    would hold the scorer (and every team waiting on its lock) for minutes."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (90, 120, 150)).save(buffer, "JPEG", progressive=True)
+    page = buffer.getvalue()
+    assert decode_checked(page, "page_0001.jpg", (64, 64)).shape == (3, 64, 64)  # ~10 scans
+    end = page.rindex(b"\xff\xd9")  # scans of no data before the end marker
+    bomb = page[:end] + b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00" * 5000 + page[end:]
+    with pytest.raises(ImageReadError, match=r"page_0001.jpg: a JPEG of 50\d\d scans"):
+        decode_checked(bomb, "page_0001.jpg", (64, 64))
+
+
 def test_a_grader_error_is_the_teams_row_and_the_board_is_written(comp, tmp_path, monkeypatch):
     submissions = classroom.build(tmp_path / "submissions", ("raises", "bravo"), {})
 
@@ -139,6 +171,50 @@ def test_a_grader_error_is_the_teams_row_and_the_board_is_written(comp, tmp_path
     assert all(
         line.count(" | ") == len(leaderboard.COLUMNS) - 1 for line in markdown.splitlines()[4:]
     )
+
+
+def test_hostile_file_names_neither_break_nor_forge_the_leaderboard(comp, tmp_path):
+    """A notebook names its output files: bytes that are not UTF-8 (which once made every later
+    leaderboard write raise), terminal escapes that erase and rewrite the instructor's screen or
+    set the clipboard, a bidi override, a spreadsheet formula. Scoring names them in its errors;
+    the report keeps a safe form of each, and every leaderboard file is written."""
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    names = [b"\xff.png", b"\x1b[1A\x1b[2Kalpha ok\x1b]52;c;cHduZWQ=\x07.png",
+             "\u202egnp.exe".encode(), b"=HYPERLINK(1).png"]  # fmt: skip
+    for name in names:
+        open(os.path.join(bytes(outputs), name), "wb").close()
+    scored, _ = score_outputs(outputs, Truth(comp / "private"))
+    report = grade_module._report("evil", "rlimits")
+    report.update(errors=scored["errors"], reason=f"=1+1 {scored['errors'][0]}")
+    results = tmp_path / "results"
+    saved = grade_module._save(report, results)
+    paths = leaderboard.write(results)
+    extra = sorted(error.split(": extra file")[0] for error in saved["errors"] if "extra" in error)
+    assert extra == ["=HYPERLINK(1).png", "\\udcff.png", "alpha ok]52;c;cHduZWQ=.png", "gnp.exe"]
+    for path in paths.values():
+        text = path.read_text(encoding="utf-8")
+        assert not any(c in text for c in "\x1b\x07\u202e"), path
+    cells = next(csv.DictReader(io.StringIO(paths["csv"].read_text())))
+    assert cells["reason"].startswith("'=1+1 ")  # a spreadsheet shows it as text
+
+
+def test_a_forged_executed_notebook_gives_a_short_reason_or_none(tmp_path):
+    """The kernel can write executed.ipynb itself, then kill papermill: its error cell is read
+    for the reason, but only an integer cell number and a bounded parse of it."""
+    executed = tmp_path / "executed.ipynb"
+    error = {"output_type": "error", "ename": "ValueError", "evalue": "\x1b[31mbad\u202e input"}
+    cell = {"cell_type": "code", "execution_count": "9" * 1000, "outputs": [error]}
+    executed.write_text(json.dumps({"cells": [cell]}))
+    assert grade_module._cell_error(executed) == "In [?]: ValueError: bad input"
+    executed.write_text(json.dumps({"cells": [{**cell, "execution_count": 7}]}))
+    assert grade_module._cell_error(executed) == "In [7]: ValueError: bad input"
+    executed.write_text("[" * 100_000 + "]" * 100_000)  # deeper than the JSON parser recurses
+    assert grade_module._cell_error(executed) is None
+    executed.write_text(
+        json.dumps({"cells": [cell], "pad": "x" * grade_module.MAX_PARSED_NOTEBOOK_BYTES})
+    )
+    assert grade_module._cell_error(executed) is None  # too big to parse: the log tail says it
 
 
 def test_report_fields_of_the_wrong_type_name_their_file(tmp_path, capsys):

@@ -26,6 +26,7 @@ import io
 import json
 import os
 import re
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -45,8 +46,13 @@ ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def one_line(text: str, limit: int = 300) -> str:
-    """``text`` on one line, terminal colour codes removed, at most ``limit`` characters."""
-    return " ".join(ANSI.sub("", text).split())[:limit]
+    """``text`` on one line, safe to print, tabulate and show: terminal colour codes, every
+    other control character (escape sequences lose their escape) and invisible format
+    characters (bidi overrides, zero-width) removed; a file name's undecodable bytes shown as
+    ``\\udcff``; at most ``limit`` characters."""
+    text = ANSI.sub("", text).encode("utf-8", "backslashreplace").decode("utf-8")
+    kept = "".join(c for c in text if c.isspace() or unicodedata.category(c) not in ("Cc", "Cf"))
+    return " ".join(kept.split())[:limit]
 
 
 class ContractError(ValueError):

@@ -48,6 +48,8 @@ TEAM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 KERNEL = "restorelab-sandbox"
 THUMB = 96  # pixels of each half of the before/after thumbnail
 MAX_NOTEBOOK_BYTES = 32 << 20
+MAX_PARSED_NOTEBOOK_BYTES = 4 << 20  # parsed for its error cell (a JSON parse takes ~25x this)
+REASON_CHARS = 1000  # a report's reason: three errors of at most 300 characters, and the count
 SAMPLE = 2  # test scans the verification step restores again, chosen per team
 VERIFY_SECONDS = 300  # the verification step's own limits (at most the notebook's)
 VERIFY_MB = 16
@@ -142,13 +144,15 @@ def _environment(work: Path) -> dict[str, str]:
 def _cell_error(executed: Path) -> str | None:
     """``ename: evalue`` of the first error in the executed notebook, if it can be read."""
     try:
-        for cell in json.loads(read_file(executed, MAX_NOTEBOOK_BYTES)).get("cells", []):
+        for cell in json.loads(read_file(executed, MAX_PARSED_NOTEBOOK_BYTES)).get("cells", []):
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "error":
+                    count = cell.get("execution_count")
+                    count = count if type(count) is int else "?"
                     text = f"{output.get('ename')}: {output.get('evalue')}"
-                    return f"In [{cell.get('execution_count')}]: {one_line(text)}"
-    except (ValueError, AttributeError, TypeError):  # whatever the notebook left there
-        return None
+                    return f"In [{count}]: {one_line(text)}"
+    except (UntrustedFileError, ValueError, AttributeError, TypeError, RecursionError):
+        return None  # whatever the notebook left there (the kernel can write it itself)
     return None
 
 
@@ -341,6 +345,10 @@ def _keep_executed(executed: Path, target: Path) -> None:
 
 
 def _save(report: dict, results: Path) -> dict:
+    """Write ``report`` as ``results/teams/TEAM.json``, after every text a team can put into it
+    (file names, error messages of its code) went through :func:`one_line`."""
+    report["reason"] = one_line(report["reason"], REASON_CHARS)
+    report["errors"] = [one_line(error) for error in report["errors"]]
     path = results / "teams" / f"{report['team']}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

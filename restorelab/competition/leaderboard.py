@@ -24,6 +24,7 @@ COLUMNS = ("rank", "team", "status", "y_mae", "psnr", "parameters", "seconds", "
 MARKDOWN_SPECIAL = "\\|*_`<>[]"  # backslash first: escaping must not be escaped again
 NUMBER_FIELDS = ("score", "psnr", "seconds")
 TEXT_FIELDS = ("team", "status", "reason")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet cell a formula
 
 
 def _number(value: object) -> bool:
@@ -99,10 +100,17 @@ def _atomic(path: Path, text: str) -> None:
 
 
 def to_csv(table: list[dict]) -> str:
+    """The leaderboard as CSV; a text cell that a spreadsheet would take for a formula (``=``,
+    ``+``, ``-``, ``@`` first) starts with ``'``, so it shows as text and runs nothing."""
     out = io.StringIO()
     writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(_cells(report) for report in table)
+    for report in table:
+        cells = _cells(report)
+        for column in TEXT_FIELDS:
+            if cells[column].startswith(FORMULA_STARTS):
+                cells[column] = "'" + cells[column]
+        writer.writerow(cells)
     return out.getvalue()
 
 

@@ -38,12 +38,14 @@ from restorelab.io import (
     file_sha256,
     grey_to_rgb,
     is_image_name,
+    open_image,
     read_image,
 )
 from restorelab.metrics import psnr, y_mae
 
 MAX_FILE_BYTES = 256 << 20  # no restored image or CSV is larger than this
 MAX_CSV_BYTES = 16 << 20
+MAX_JPEG_SCANS = 64  # a progressive JPEG has about 10; each scan decodes the whole page again
 BYTES_PER_PIXEL = 16  # the most an image file may hold per expected pixel (float RGBA TIFF)
 PLAIN_DECIMAL = re.compile(r"^[0-9]+(\.[0-9]+)?$")  # "12", "12.5"; not "1_000", "1e3", "inf"
 _DECODING = threading.Lock()  # Image.MAX_IMAGE_PIXELS is global: one decoder sets it at a time
@@ -97,8 +99,8 @@ def decode_checked(data: bytes, name: str, size: tuple[int, int]) -> torch.Tenso
         Image.MAX_IMAGE_PIXELS = 2 * size[0] * size[1]
         try:
             try:
-                with Image.open(io.BytesIO(data)) as header:
-                    width, height = header.size
+                with open_image(io.BytesIO(data)) as header:
+                    width, height, kind = *header.size, header.format
             except Image.DecompressionBombError as error:
                 raise ImageReadError(f"{name}: declares too many pixels ({error})") from None
             except Exception as error:  # PIL raises many types for a bad file
@@ -108,6 +110,11 @@ def decode_checked(data: bytes, name: str, size: tuple[int, int]) -> torch.Tenso
             if (height, width) != size:
                 raise ImageReadError(
                     f"{name}: {height}x{width} pixels, expected {size[0]}x{size[1]}"
+                )
+            scans = data.count(b"\xff\xda")  # JPEG's start-of-scan marker (stuffed elsewhere)
+            if kind in ("JPEG", "MPO") and scans > MAX_JPEG_SCANS:
+                raise ImageReadError(
+                    f"{name}: a JPEG of {scans} scans (at most {MAX_JPEG_SCANS}); save it as PNG"
                 )
             try:
                 return decode_image(data, "any", source=name)

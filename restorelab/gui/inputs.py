@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from restorelab import degrade
 from restorelab.data.embedded import load_photo
-from restorelab.io import read_image, to_tensor
+from restorelab.io import open_image, read_image, to_tensor
 
 MAX_UPLOAD_MB = 20  # larger files are refused before they are decoded
 MAX_SIDE = 2048  # longest image side the demo restores (a CPU takes seconds at this size)
@@ -61,7 +60,7 @@ def read_upload(path: str | Path) -> torch.Tensor:
             f"{name}: {megabytes:.2f} MB; the demo takes files up to {MAX_UPLOAD_MB} MB"
         )
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             width, height = image.size
     except Exception as error:  # PIL's errors differ by format: all mean "not an image"
         raise DemoError(
