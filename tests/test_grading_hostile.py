@@ -36,11 +36,12 @@ from restorelab.competition import (
     make,
     score,
     synthetic_pairs,
+    untrusted,
 )
 from restorelab.competition import grade as grade_module
 from restorelab.competition.sandbox import bwrap_problem, running_processes
 from restorelab.competition.score import decode_checked, score_folder, score_outputs
-from restorelab.competition.untrusted import UntrustedFileError, read_file, walk
+from restorelab.competition.untrusted import UntrustedFileError, copy_tree, read_file
 from restorelab.io import ImageReadError, decode_image, read_image, to_uint8, write_image
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "competition"))
@@ -85,14 +86,60 @@ def test_a_fifo_or_a_link_never_blocks_or_leaks(tmp_path):
     with pytest.raises(UntrustedFileError, match="big: 100 bytes, over"):
         read_file(tmp_path / "big", 99)
     assert read_file(tmp_path / "big", 10, last=True) == b"x" * 10  # a log's tail
+
+
+def test_a_team_folder_is_copied_without_following_links_and_within_bounds(tmp_path):
     deep = tmp_path / "tree"
     (deep / "a" / "b" / "c").mkdir(parents=True)
-    os.symlink(tmp_path, deep / "a" / "loop")  # listed, never followed
-    assert dict(walk(deep))[Path("a/loop")] == "other"
-    with pytest.raises(UntrustedFileError, match="deeper than 1 levels"):
-        walk(deep, max_depth=1)
-    with pytest.raises(UntrustedFileError, match="over 2 entries"):
-        walk(deep, max_entries=2)
+    (deep / "a" / "b" / "weights").write_bytes(b"w" * 100)
+    os.symlink(tmp_path, deep / "a" / "loop")  # skipped, never followed
+    os.mkfifo(deep / "a" / "pipe")  # skipped, never opened
+    copy_tree(deep, tmp_path / "copy", 1000, 1000)
+    copied = sorted(str(p.relative_to(tmp_path / "copy")) for p in (tmp_path / "copy").rglob("*"))
+    assert copied == ["a", "a/b", "a/b/c", "a/b/weights"]
+    assert (tmp_path / "copy" / "a" / "b" / "weights").read_bytes() == b"w" * 100
+    for attempt, (limits, message) in enumerate([({"max_depth": 1}, "tree/a/b: deeper than 1 levels"),
+                            ({"max_entries": 2}, "tree: over 2 entries"),
+                            ({"file_limit": 99}, "a/b/weights: 100 bytes, over"),
+                            ({"total_limit": 99}, r"tree: over [0-9.e-]+ MB in all \(refused\)")]):  # fmt: skip
+        arguments = {"file_limit": 1000, "total_limit": 1000, **limits}
+        with pytest.raises(UntrustedFileError, match=message):
+            copy_tree(deep, tmp_path / f"refused{attempt}", **arguments)
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_folder_swapped_for_a_link_during_the_copy_copies_nothing_of_its_target(
+    tmp_path, monkeypatch, when
+):
+    """A team that can write its folder while it is graded swaps ``sub`` for a link to the
+    private truth just before the grader opens it (refused), or just after (the copy goes on
+    from the folder it opened: the team's own files)."""
+    secret = tmp_path / "private"
+    secret.mkdir()
+    (secret / "page.png").write_bytes(b"the truth")
+    team = tmp_path / "team"
+    (team / "sub").mkdir(parents=True)
+    (team / "sub" / "page.png").write_bytes(b"mine")
+    opened = untrusted.open_folder
+
+    def swap_then_open(path, folder_fd=None, name=""):
+        if when == "before" and str(path) == "sub":
+            (team / "sub").rename(tmp_path / "moved")
+            os.symlink(secret, team / "sub")
+        descriptor = opened(path, folder_fd, name)
+        if when == "after" and str(path) == "sub":
+            (team / "sub").rename(tmp_path / "moved")
+            os.symlink(secret, team / "sub")
+        return descriptor
+
+    monkeypatch.setattr(untrusted, "open_folder", swap_then_open)
+    if when == "before":
+        with pytest.raises(UntrustedFileError, match="sub: not a folder"):
+            copy_tree(team, tmp_path / "copy", 1000, 1000)
+    else:
+        copy_tree(team, tmp_path / "copy", 1000, 1000)
+    copies = [p.read_bytes() for p in (tmp_path / "copy").rglob("*") if p.is_file()]
+    assert b"the truth" not in copies and copies == ([] if when == "before" else [b"mine"])
 
 
 def test_an_image_bomb_is_refused_from_its_header(comp, tmp_path, monkeypatch):
@@ -148,7 +195,7 @@ def test_a_jpeg_of_thousands_of_scans_is_refused_before_decoding():
 def test_a_grader_error_is_the_teams_row_and_the_board_is_written(comp, tmp_path, monkeypatch):
     submissions = classroom.build(tmp_path / "submissions", ("raises", "bravo"), {})
 
-    def broken(team_dir, work):
+    def broken(team_dir, work, disk_mb):
         if team_dir.name == "raises":
             raise RuntimeError(f"grader bug while preparing {SCRIPT} | x")
         raise KeyError("another bug")

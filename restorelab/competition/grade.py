@@ -41,7 +41,7 @@ from restorelab.competition import leaderboard, sandbox
 from restorelab.competition.contract import MAX_WEIGHTS_BYTES, ContractError, one_line
 from restorelab.competition.score import Truth, decode_checked, score_outputs
 from restorelab.competition.trees import remove_tree
-from restorelab.competition.untrusted import UntrustedFileError, copy_file, read_file, walk
+from restorelab.competition.untrusted import UntrustedFileError, copy_tree, read_file
 from restorelab.io import to_uint8
 
 TEAM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -78,20 +78,10 @@ def teams_in(submissions: str | Path) -> list[str]:
     return names
 
 
-def _copy_regular(source: Path, target: Path) -> None:
-    """Copy the regular files of ``source`` into ``target`` (links and special files skipped;
-    a folder too deep or too full is refused by :func:`~restorelab.competition.untrusted.walk`)."""
-    target.mkdir(parents=True, exist_ok=True)
-    for relative, kind in walk(source):
-        if kind == "folder":
-            (target / relative).mkdir()
-        elif kind == "file":
-            copy_file(source / relative, target / relative, MAX_WEIGHTS_BYTES, str(relative))
-
-
-def _prepare(team_dir: Path, work: Path) -> Path:
-    """The team's files and a kernel spec in the (new, empty) work folder; returns the notebook."""
-    _copy_regular(team_dir, work)
+def _prepare(team_dir: Path, work: Path, disk_mb: int) -> Path:
+    """The team's files (links and special files skipped, at most ``disk_mb`` MB in all) and a
+    kernel spec in the (new, empty) work folder; returns the notebook."""
+    copy_tree(team_dir, work, MAX_WEIGHTS_BYTES, disk_mb << 20)
     notebooks = sorted(work.glob("*.ipynb"))
     if len(notebooks) != 1:
         raise ContractError(
@@ -287,7 +277,7 @@ def _grade_in(
     """Fill in ``report``: run the team's notebook in ``folder``, score it, check its model."""
     work, log = folder.path, results / "logs" / f"{team}.log"
     try:
-        notebook = _prepare(submissions / team, work)
+        notebook = _prepare(submissions / team, work, limits.disk_mb)
     except (ContractError, OSError, UntrustedFileError) as error:
         report["reason"] = str(error)
         return

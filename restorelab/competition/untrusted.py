@@ -5,8 +5,9 @@ team's work folder (the executed notebook, the log, ``outputs/*``, ``model.json`
 the verification result) goes through :func:`read_file`: the file is opened with
 ``O_NOFOLLOW | O_NONBLOCK`` (a symbolic link is refused, a FIFO or device never blocks the
 open), checked with ``fstat`` to be a regular file of at most ``limit`` bytes, and read by
-that size (a file that grows while it is read gives no more). Folders are listed by
-:func:`walk`: iteratively, never following links, bounded in depth and entries.
+that size (a file that grows while it is read gives no more). A team's folder is copied by
+:func:`copy_tree`: folder by folder through descriptors, never following links, bounded in
+depth, entries and bytes.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-
-from restorelab.competition.trees import walk_entries
 
 MB = 1 << 20
 MAX_DEPTH = 16
@@ -93,14 +92,6 @@ def read_file(
         return b"".join(_chunks(fd, size))
 
 
-def copy_file(path: str | Path, target: Path, limit: int, name: str = "") -> None:
-    """Copy the regular file ``path`` to ``target`` 8 MB at a time (the grader never holds a
-    team's weights whole), with the checks of :func:`read_file`."""
-    with _open_regular(path, limit, None, name, False) as (fd, size), open(target, "xb") as out:
-        for chunk in _chunks(fd, size):
-            out.write(chunk)
-
-
 def open_folder(path: str | Path, folder_fd: int | None = None, name: str = "") -> int:
     """A descriptor of the folder ``path`` (not followed when it is a link); close it."""
     label = name or Path(path).name
@@ -113,22 +104,59 @@ def open_folder(path: str | Path, folder_fd: int | None = None, name: str = "") 
         raise UntrustedFileError(f"{label}: not a folder (a link or a file; refused)") from None
 
 
-def walk(
-    folder: str | Path, max_depth: int = MAX_DEPTH, max_entries: int = MAX_ENTRIES
-) -> list[tuple[Path, str]]:
-    """Every entry under ``folder`` as (path relative to it, "file" | "folder" | "other"),
-    sorted, links never followed (they are "other"); raises :class:`UntrustedFileError` past
-    ``max_depth`` levels or ``max_entries`` entries (the walk itself:
-    :func:`restorelab.competition.trees.walk_entries`)."""
-    root = Path(folder)
-    found: list[tuple[Path, str]] = []
-    for path, info, depth in walk_entries(root, max_entries + 1):
-        relative = Path(path).relative_to(root)
-        if len(found) >= max_entries:
-            raise UntrustedFileError(f"{root.name}: over {max_entries} entries (refused)")
-        kind = ("folder" if stat.S_ISDIR(info.st_mode)
-                else "file" if stat.S_ISREG(info.st_mode) else "other")  # fmt: skip
-        if kind == "folder" and depth > max_depth:
-            raise UntrustedFileError(f"{root.name}/{relative}: deeper than {max_depth} levels")
-        found.append((relative, kind))
-    return sorted(found)
+def copy_tree(
+    source: str | Path, target: Path, file_limit: int, total_limit: int,
+    max_depth: int = MAX_DEPTH, max_entries: int = MAX_ENTRIES,
+) -> None:  # fmt: skip
+    """Copy the folders and regular files under ``source`` into the empty folder ``target``;
+    links, FIFOs and devices are skipped. Every folder is opened by descriptor relative to the
+    one above it, never following a link, and every file by :func:`read_file`'s checks relative
+    to its folder's descriptor: a folder swapped for a link while the copy runs (into the
+    private truth, say) is refused, not followed. Raises :class:`UntrustedFileError` past
+    ``max_depth`` levels, ``max_entries`` entries, a file over ``file_limit`` bytes or
+    ``total_limit`` bytes in all (before they land on the disk)."""
+    root = Path(source)
+    target.mkdir(parents=True, exist_ok=True)
+    pending = [(open_folder(root), target, 0)]
+    entries = total = 0
+    try:
+        while pending:
+            folder_fd, out, depth = pending.pop()
+            try:
+                with os.scandir(folder_fd) as listing:
+                    names = []
+                    for entry in listing:
+                        entries += 1
+                        if entries > max_entries:
+                            raise UntrustedFileError(
+                                f"{root.name}: over {max_entries} entries (refused)"
+                            )
+                        names.append(entry.name)
+                for name in sorted(names):
+                    label = str((out / name).relative_to(target))
+                    try:
+                        mode = os.stat(name, dir_fd=folder_fd, follow_symlinks=False).st_mode
+                    except FileNotFoundError:
+                        continue
+                    if stat.S_ISDIR(mode):
+                        if depth + 1 > max_depth:
+                            raise UntrustedFileError(
+                                f"{root.name}/{label}: deeper than {max_depth} levels"
+                            )
+                        (out / name).mkdir()
+                        pending.append((open_folder(name, folder_fd, label), out / name, depth + 1))
+                    elif stat.S_ISREG(mode):
+                        with _open_regular(name, file_limit, folder_fd, label, False) as (fd, size):
+                            total += size
+                            if total > total_limit:
+                                raise UntrustedFileError(
+                                    f"{root.name}: over {total_limit / MB:g} MB in all (refused)"
+                                )
+                            with open(out / name, "xb") as copy:
+                                for chunk in _chunks(fd, size):
+                                    copy.write(chunk)
+            finally:
+                os.close(folder_fd)
+    finally:
+        for folder_fd, _, _ in pending:
+            os.close(folder_fd)
