@@ -15,8 +15,10 @@ import io
 import json
 import os
 import resource
+import shutil
 import struct
 import sys
+import tempfile
 import time
 import zlib
 from pathlib import Path
@@ -262,6 +264,29 @@ def test_a_forged_executed_notebook_gives_a_short_reason_or_none(tmp_path):
         json.dumps({"cells": [cell], "pad": "x" * grade_module.MAX_PARSED_NOTEBOOK_BYTES})
     )
     assert grade_module._cell_error(executed) is None  # too big to parse: the log tail says it
+
+
+def test_the_fallback_refuses_a_private_folder_other_users_can_reach(comp, tmp_path):
+    """Without bwrap nothing is mounted away: a truth copied with its modes lost (0755, by git
+    or a zip) under folders all open to others would be open to the submissions, so grading
+    does not start. One closed folder on the path is enough."""
+    submissions = tmp_path / "submissions"
+    (submissions / "bravo").mkdir(parents=True)
+    base = Path(tempfile.mkdtemp())  # under /tmp: every folder above it open (pytest's is 0700)
+    try:
+        base.chmod(0o755)
+        private = base / "private"
+        shutil.copytree(comp / "private", private)
+        private.chmod(0o755)
+        with pytest.raises(PermissionError, match=f"{private}: other users can reach it"):
+            grade_class(submissions, comp / "public", private, tmp_path / "results", LIMITS,
+                        "rlimits")  # fmt: skip
+        for closed in (private, base):
+            closed.chmod(0o700)
+            grade_module._check_closed(private)
+            closed.chmod(0o755)
+    finally:
+        shutil.rmtree(base)
 
 
 def test_report_fields_of_the_wrong_type_name_their_file(tmp_path, capsys):

@@ -131,6 +131,9 @@ def _run(script: str, work: Path, isolation: str, python: str, tmpfs: bool = Tru
                 argv = _start(script, work, command or [python, "-c", RUN_TEAM])
                 outcome = run(argv, mounts, LIMITS, log, isolation, uid, env, folder=folder)
                 assert running_processes(uid) == []
+                info = os.stat(work)  # the run's user's alone: no other team's run reads it
+                owner = uid if isolation == "bwrap" else sandbox.fallback_uid(uid)
+                assert (stat.S_IMODE(info.st_mode), info.st_uid) == (0o700, owner or 0)
             assert not work.exists()  # unmounted and removed, however deep its tree
         else:
             work.mkdir()

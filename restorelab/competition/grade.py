@@ -28,6 +28,7 @@ import math
 import os
 import random
 import re
+import stat
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -347,6 +348,18 @@ def _save(report: dict, results: Path) -> dict:
     return report
 
 
+def _check_closed(private: Path) -> None:
+    """The rlimits fallback mounts nothing away: permissions alone keep the submissions (run as
+    another user) out of the private folder, so some folder on its path must be closed to
+    other users (no ``o+x``: nothing below it can be reached, whatever its names)."""
+    path = private.resolve()
+    if all(os.stat(folder).st_mode & stat.S_IXOTH for folder in (path, *path.parents)):
+        raise PermissionError(
+            f"{private}: other users can reach it, and the rlimits fallback runs submissions as "
+            f"another user: chmod 700 {private} (or install bubblewrap)"
+        )
+
+
 def _check_private(private: Path, visible: list[Path]) -> None:
     private = private.resolve()
     for folder in visible:
@@ -383,6 +396,8 @@ def grade_class(
     _check_private(Path(private), [public, results, *sandbox.python_paths()])
     truth = Truth(private)
     mode = sandbox.choose_isolation(isolation)
+    if mode == "rlimits":
+        _check_closed(Path(private))
     limits = limits or sandbox.Limits()
 
     def one(team: str) -> dict:

@@ -159,7 +159,8 @@ def work_folder(path: Path, limits: Limits) -> Iterator[WorkFolder]:
     path.mkdir(parents=True, exist_ok=True)
     if any(path.iterdir()):
         raise FileExistsError(f"{path}: a work folder must be new or empty")
-    options = f"size={limits.disk_mb}m,nr_inodes={limits.disk_files},mode=0755".encode()
+    # 0700: the run's own user (run() gives it the folder) and root; no other team's run
+    options = f"size={limits.disk_mb}m,nr_inodes={limits.disk_files},mode=0700".encode()
     mounted, warning = False, ""
     if os.geteuid() != 0:
         warning = "the work folder is not size-limited by the kernel (mounting a tmpfs needs root)"
