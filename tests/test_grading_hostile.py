@@ -289,6 +289,23 @@ def test_the_fallback_refuses_a_private_folder_other_users_can_reach(comp, tmp_p
         shutil.rmtree(base)
 
 
+def test_the_checked_pages_follow_the_submission_not_only_the_team(comp):
+    """The verification step re-derives a sample of pages from the model. A re-grade of the same
+    submission checks the same pages; a team told which pages were checked (its rejection
+    names them) that hand-edits others changes its pixels, and so the sample."""
+    truth = Truth(comp / "private")
+    generator = torch.Generator().manual_seed(0)
+    restored = {f"page_{i:04d}.png": torch.rand(3, 8, 8, generator=generator) for i in range(20)}
+    checked = grade_module._sample("alpha", restored, truth)
+    assert len(checked) == grade_module.SAMPLE and set(checked) <= set(restored)
+    assert grade_module._sample("alpha", dict(restored), truth) == checked
+    drawn = set()
+    for page in sorted(set(restored) - set(checked))[:5]:  # edit one page the check skipped
+        edited = {**restored, page: (restored[page] + 1 / 255).clamp(0, 1)}
+        drawn.add(tuple(grade_module._sample("alpha", edited, truth)))
+    assert drawn - {tuple(checked)}  # other pages are checked
+
+
 def test_report_fields_of_the_wrong_type_name_their_file(tmp_path, capsys):
     teams = tmp_path / "teams"
     teams.mkdir()

@@ -172,12 +172,20 @@ def _thumbnail(scan_path: Path, restored: torch.Tensor, target: Path) -> str:
     return target.name
 
 
-def _sample(team: str, names: list[str], truth: Truth) -> list[str]:
-    """:data:`SAMPLE` of ``names``, the same for a team at every grading: seeded by its name and
-    the private files' checksums, so no team can know in advance which pages are checked."""
-    secret = json.dumps(truth.manifest["sha256"]["private"], sort_keys=True)
-    seed = hashlib.sha256(f"{secret} {team}".encode()).hexdigest()
-    return sorted(random.Random(seed).sample(sorted(names), min(SAMPLE, len(names))))
+def _sample(team: str, restored: dict[str, torch.Tensor], truth: Truth) -> list[str]:
+    """:data:`SAMPLE` of the pages in ``restored`` (name -> pixels scoring accepted), seeded by
+    the private files' checksums, the team's name and those pixels: no team can know in advance
+    which pages are checked, a grading of the same submission checks the same ones, and a team
+    told which ones were checked learns nothing for another submission (any changed page draws
+    the sample anew)."""
+    digest = hashlib.sha256(
+        json.dumps(truth.manifest["sha256"]["private"], sort_keys=True).encode()
+    )
+    digest.update(team.encode())
+    for name in sorted(restored):
+        digest.update(name.encode() + to_uint8(restored[name]).tobytes())
+    names = sorted(restored)
+    return sorted(random.Random(digest.hexdigest()).sample(names, min(SAMPLE, len(names))))
 
 
 def _verify_result(path: Path) -> dict:
@@ -309,7 +317,7 @@ def _grade_in(
             public / "test" / "scan" / first, restored[first], results / "thumbs" / f"{team}.png"
         )
     checked = _verify(team, work, public, results, limits, isolation, uid,
-                      _sample(team, list(restored), truth))  # fmt: skip
+                      _sample(team, restored, truth))  # fmt: skip
     report["parameters"] = checked["parameters"]
     report["errors"] += checked["errors"]
     for name, difference in sorted(checked["differences"].items()):
