@@ -100,10 +100,13 @@ def test_a_team_folder_is_copied_without_following_links_and_within_bounds(tmp_p
     copied = sorted(str(p.relative_to(tmp_path / "copy")) for p in (tmp_path / "copy").rglob("*"))
     assert copied == ["a", "a/b", "a/b/c", "a/b/weights"]
     assert (tmp_path / "copy" / "a" / "b" / "weights").read_bytes() == b"w" * 100
-    for attempt, (limits, message) in enumerate([({"max_depth": 1}, "tree/a/b: deeper than 1 levels"),
-                            ({"max_entries": 2}, "tree: over 2 entries"),
-                            ({"file_limit": 99}, "a/b/weights: 100 bytes, over"),
-                            ({"total_limit": 99}, r"tree: over [0-9.e-]+ MB in all \(refused\)")]):  # fmt: skip
+    refusals = [
+        ({"max_depth": 1}, "tree/a/b: deeper than 1 levels"),
+        ({"max_entries": 2}, "tree: over 2 entries"),
+        ({"file_limit": 99}, "a/b/weights: 100 bytes, over"),
+        ({"total_limit": 99}, r"tree: over [0-9.e-]+ MB in all \(refused\)"),
+    ]
+    for attempt, (limits, message) in enumerate(refusals):
         arguments = {"file_limit": 1000, "total_limit": 1000, **limits}
         with pytest.raises(UntrustedFileError, match=message):
             copy_tree(deep, tmp_path / f"refused{attempt}", **arguments)

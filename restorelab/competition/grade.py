@@ -182,9 +182,9 @@ def _sample(team: str, restored: dict[str, torch.Tensor], truth: Truth) -> list[
         json.dumps(truth.manifest["sha256"]["private"], sort_keys=True).encode()
     )
     digest.update(team.encode())
-    for name in sorted(restored):
-        digest.update(name.encode() + to_uint8(restored[name]).tobytes())
     names = sorted(restored)
+    for name in names:
+        digest.update(name.encode() + to_uint8(restored[name]).tobytes())
     return sorted(random.Random(digest.hexdigest()).sample(names, min(SAMPLE, len(names))))
 
 

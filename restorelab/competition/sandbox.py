@@ -185,9 +185,10 @@ def sandbox_user(lock_folder: Path | None = None) -> Iterator[int]:
     (default: ``restorelab-sandbox-users`` in the temporary folder); the lease is an exclusive
     ``flock`` on it, which the kernel releases even when the grader is killed. A uid that still
     runs processes (a crashed grader's strays; zombies do not count) is skipped. Two graders
-    running at once (two instructors, two test workers) therefore never share a user. As root, every file the uid
-    owns in the world-writable folders (:data:`WRITABLE_FOLDERS`) is removed when the lease
-    starts (a crashed grader's leftovers) and when it ends (:func:`run` kills its processes).
+    running at once (two instructors, two test workers) therefore never share a user. As root,
+    every file the uid owns in the world-writable folders (:data:`WRITABLE_FOLDERS`) is removed
+    when the lease starts (a crashed grader's leftovers) and when it ends (:func:`run` kills
+    its processes).
     """
     folder = Path(lock_folder or Path(tempfile.gettempdir()) / "restorelab-sandbox-users")
     folder.mkdir(parents=True, exist_ok=True)
