@@ -111,8 +111,9 @@ def decode_checked(data: bytes, name: str, size: tuple[int, int]) -> torch.Tenso
                 raise ImageReadError(
                     f"{name}: {height}x{width} pixels, expected {size[0]}x{size[1]}"
                 )
-            scans = data.count(b"\xff\xda")  # JPEG's start-of-scan marker (stuffed elsewhere)
-            if kind in ("JPEG", "MPO") and scans > MAX_JPEG_SCANS:
+            # JPEG's start-of-scan marker (stuffed elsewhere), counted in JPEGs only
+            scans = data.count(b"\xff\xda") if kind in ("JPEG", "MPO") else 0
+            if scans > MAX_JPEG_SCANS:
                 raise ImageReadError(
                     f"{name}: a JPEG of {scans} scans (at most {MAX_JPEG_SCANS}); save it as PNG"
                 )

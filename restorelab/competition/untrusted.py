@@ -123,40 +123,55 @@ def copy_tree(
         while pending:
             folder_fd, out, depth = pending.pop()
             try:
-                with os.scandir(folder_fd) as listing:
-                    names = []
-                    for entry in listing:
-                        entries += 1
-                        if entries > max_entries:
-                            raise UntrustedFileError(
-                                f"{root.name}: over {max_entries} entries (refused)"
-                            )
-                        names.append(entry.name)
-                for name in sorted(names):
+                names = _sorted_names(folder_fd, max_entries - entries)
+                entries += len(names)
+                if entries > max_entries:
+                    raise UntrustedFileError(f"{root.name}: over {max_entries} entries (refused)")
+                for name in names:
                     label = str((out / name).relative_to(target))
                     try:
                         mode = os.stat(name, dir_fd=folder_fd, follow_symlinks=False).st_mode
                     except FileNotFoundError:
                         continue
+                    if stat.S_ISDIR(mode) and depth + 1 > max_depth:
+                        raise UntrustedFileError(
+                            f"{root.name}/{label}: deeper than {max_depth} levels"
+                        )
                     if stat.S_ISDIR(mode):
-                        if depth + 1 > max_depth:
-                            raise UntrustedFileError(
-                                f"{root.name}/{label}: deeper than {max_depth} levels"
-                            )
                         (out / name).mkdir()
                         pending.append((open_folder(name, folder_fd, label), out / name, depth + 1))
                     elif stat.S_ISREG(mode):
-                        with _open_regular(name, file_limit, folder_fd, label, False) as (fd, size):
-                            total += size
-                            if total > total_limit:
-                                raise UntrustedFileError(
-                                    f"{root.name}: over {total_limit / MB:g} MB in all (refused)"
-                                )
-                            with open(out / name, "xb") as copy:
-                                for chunk in _chunks(fd, size):
-                                    copy.write(chunk)
+                        size = _copy_file(name, folder_fd, label, out / name, file_limit,
+                                          total_limit - total)  # fmt: skip
+                        if size is None:
+                            raise UntrustedFileError(
+                                f"{root.name}: over {total_limit / MB:g} MB in all (refused)"
+                            )
+                        total += size
             finally:
                 os.close(folder_fd)
     finally:
         for folder_fd, _, _ in pending:
             os.close(folder_fd)
+
+
+def _sorted_names(folder_fd: int, at_most: int) -> list[str]:
+    """The names in the open folder, sorted; at most ``at_most`` + 1 are listed (one more than
+    allowed tells the caller the folder is over)."""
+    with os.scandir(folder_fd) as listing:
+        return sorted(entry.name for entry, _ in zip(listing, range(at_most + 1), strict=False))
+
+
+def _copy_file(
+    name: str, folder_fd: int, label: str, target: Path, limit: int, room: int
+) -> int | None:
+    """Copy the regular file ``name`` of the open folder to ``target`` 8 MB at a time, with
+    :func:`read_file`'s checks; returns its size, or None (nothing written) when it is over
+    ``room`` bytes."""
+    with _open_regular(name, limit, folder_fd, label, False) as (fd, size):
+        if size > room:
+            return None
+        with open(target, "xb") as copy:
+            for chunk in _chunks(fd, size):
+                copy.write(chunk)
+    return size
