@@ -255,7 +255,7 @@ def _eval(args: argparse.Namespace) -> int:
             print("Set5 LR_bicubic not found: degrading the HR images here", file=sys.stderr)
     rows = {BASELINES[spec["name"]]: mean_scores(task.evaluate(None, hr, lr))}
     if model is not None:
-        scores = task.evaluate(model, hr, lr, tile=args.tile)
+        scores = task.evaluate(model, hr, lr, tile=args.tile, self_ensemble=args.self_ensemble)
         rows[Path(args.checkpoint).name] = mean_scores(scores)
     if spec["name"] == "sr":
         source = "MATLAB LR files" if lr is not None else "LR made by restorelab's MATLAB bicubic"
@@ -504,6 +504,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="make Set5's LR images here instead of using the MATLAB files")  # fmt: skip
     evaluate.add_argument("--tile", type=tile_size, default=0,
                           help=f"tile size for large images: 0 (none) or >= {2 * TILE_OVERLAP}")  # fmt: skip
+    evaluate.add_argument("--self-ensemble", action="store_true",
+                          help="average the model's outputs over the 8 flips and quarter turns "
+                          "of each input (8x the work; EDSR's '+' rows)")  # fmt: skip
     evaluate.add_argument("--device", type=device_name, default="cpu")
     evaluate.add_argument("--json", help="also write the table as JSON here")
     evaluate.set_defaults(func=_eval)
@@ -547,8 +550,10 @@ def _check_args(args: argparse.Namespace) -> str | None:
         return f"{given}: the checkpoint holds its task; leave them out, or the checkpoint"
     if not args.checkpoint and not args.task:
         return "give a checkpoint, or --task (sr, jpeg, denoise) to score the baseline alone"
-    if args.tile and not args.checkpoint:
-        return "argument --tile: tiles only matter for a model (give a checkpoint)"
+    for option in ("tile", "self_ensemble"):
+        if getattr(args, option) and not args.checkpoint:
+            flag = "--" + option.replace("_", "-")
+            return f"argument {flag}: only a model's outputs change with it (give a checkpoint)"
     return None
 
 

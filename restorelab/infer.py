@@ -1,8 +1,9 @@
-"""Whole-image inference: batching, device placement, padding and tiling.
+"""Whole-image inference: batching, device placement, padding, tiling and self-ensemble.
 
 Taught in chapter 1 and used by every later chapter. Models of the course accept any input size
 (those that downsample pad internally); ``tile`` splits very large images into overlapping tiles
-so that inference fits in GPU memory, and stitches them back without seams.
+so that inference fits in GPU memory, and stitches them back without seams; ``self_ensemble``
+averages the outputs of the eight flips and quarter turns of the input (chapter 9).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import torch
 from torch import nn
 
 MIN_TILE_STEP = 8  # pixels: the smallest move from one tile to the next
+# the 8 symmetries of a square: (mirror left-right first, then this many quarter turns)
+DIHEDRAL = tuple((mirror, turns) for mirror in (False, True) for turns in range(4))
 
 
 def tile_rule(overlap: int) -> str:
@@ -43,12 +46,15 @@ def predict(
     tile: int = 0,
     overlap: int = 16,
     amp: bool = False,
+    self_ensemble: bool = False,
 ) -> torch.Tensor:
     """Run ``model`` on (C, H, W) or (N, C, H, W) in eval mode; returns the output on the input's device.
 
     ``tile``: if > 0, process tiles of ``tile`` x ``tile`` input pixels overlapping by ``overlap``
     (each output pixel is taken from a tile where it lies ``overlap // 2`` pixels away from the
     cut); :func:`check_tile` refuses tiles that move on too little. ``amp``: bf16/fp16 autocast on CUDA.
+    ``self_ensemble``: the mean of the model's outputs for the 8 :data:`DIHEDRAL` symmetries of
+    the input, each turned back (Lim et al. 2017's self-ensemble; 8 times the work).
     """
     check_tile(tile, overlap)
     if image.ndim not in (3, 4):
@@ -62,14 +68,33 @@ def predict(
     model.eval()
     try:
         with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
-            if tile and max(x.shape[-2:]) > tile:
-                out = _tiled(model, x, device, tile, overlap)
+            if self_ensemble:
+                outputs = (
+                    _turn_back(_run(model, _turn(x, *symmetry), device, tile, overlap), *symmetry)
+                    for symmetry in DIHEDRAL
+                )
+                out = sum(outputs) / len(DIHEDRAL)
             else:
-                out = model(x.to(device)).float()
+                out = _run(model, x, device, tile, overlap)
     finally:
         model.train(was_training)
     out = out.to(image.device)
     return out[0] if single else out
+
+
+def _run(model: nn.Module, x: torch.Tensor, device: torch.device, tile: int, overlap: int):
+    if tile and max(x.shape[-2:]) > tile:
+        return _tiled(model, x, device, tile, overlap)
+    return model(x.to(device)).float()
+
+
+def _turn(x: torch.Tensor, mirror: bool, turns: int) -> torch.Tensor:
+    return (x.flip(-1) if mirror else x).rot90(turns, (-2, -1))
+
+
+def _turn_back(x: torch.Tensor, mirror: bool, turns: int) -> torch.Tensor:
+    x = x.rot90(-turns, (-2, -1))
+    return x.flip(-1) if mirror else x
 
 
 def _starts(size: int, tile: int, step: int) -> list[int]:

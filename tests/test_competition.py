@@ -7,12 +7,14 @@ import csv
 import json
 import math
 import os
+import re
 import shutil
 import stat
 import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import psutil
@@ -25,6 +27,7 @@ from safetensors.torch import save_file
 from restorelab import models
 from restorelab.cli import main
 from restorelab.competition import (
+    OUTPUT_TOLERANCE,
     ContractError,
     Truth,
     check_model,
@@ -38,6 +41,7 @@ from restorelab.competition import (
 from restorelab.competition.leaderboard import rows
 from restorelab.competition.make import mean_y
 from restorelab.competition.sandbox import BASE_UID, running_processes, sandbox_user
+from restorelab.competition.verify import verify
 from restorelab.infer import predict
 from restorelab.io import file_sha256, read_image, write_image
 from restorelab.metrics import psnr, y_mae
@@ -277,6 +281,45 @@ def test_write_submission_passes_the_contract_and_scores_its_outputs(comp, truth
     assert csv_report["score"] <= report["score"]  # means hide per-pixel errors
 
 
+def test_the_check_re_runs_the_model_as_model_json_says_the_outputs_were_made(comp, tmp_path):
+    """A Restormer's channel attention sees the whole input, so tiles change its outputs: a
+    tiled (or self-ensembled) submission is checked against a re-run made the same way."""
+    root = comp[0]
+    names = sorted(comp[1]["test"])
+    torch.manual_seed(0)
+    kwargs = {"dim": 8, "num_blocks": [1, 1, 1, 1], "num_refinement_blocks": 1}
+    model = models.build("restormer", **kwargs)
+    card = {"architecture": "restormer", "preset": "paper", "kwargs": kwargs}
+    for way in ({"tile": 32, "overlap": 8}, {"self_ensemble": True}):
+        work = tmp_path / "-".join(way)
+        write_submission(model, card, root / "public", work, **way)
+        written = json.loads((work / "model.json").read_text())["inference"]
+        assert {key: written[key] for key in way} == way
+        declared = verify(work, root / "public", names)
+        assert declared["errors"] == [] and declared["parameters"] == models.count_params(model)
+        assert max(declared["differences"].values()) < 0.01
+        (work / "model.json").write_text(json.dumps(card))  # the declaration dropped
+        whole_page = verify(work, root / "public", names)["differences"]
+        assert max(whole_page.values()) > max(declared["differences"].values()) + 0.05
+
+
+def test_the_tolerance_lies_between_float32_re_runs_and_edits():
+    """What benchmarks/output_tolerance.py stored holds for the tolerance in force: float32
+    re-runs (another thread count; fp16 autocast, a stand-in for a GPU's TF32) stay under a
+    third of it, every page of every edit is over it, and so are undeclared tiles."""
+    stored = Path(__file__).parent.parent / "benchmarks" / "results" / "output_tolerance.json"
+    result = json.loads(stored.read_text())
+    assert result["tolerance"] == OUTPUT_TOLERANCE, "re-run benchmarks/output_tolerance.py"
+
+    def pages(label):
+        return [page for found in result["models"].values() for page in found[label]]
+
+    assert max(pages("2 threads") + pages("fp16 autocast")) * 3 < OUTPUT_TOLERANCE
+    for edit in ("one level brighter", "contrast x1.02", "unsharp mask 0.3"):
+        assert min(pages(edit)) > OUTPUT_TOLERANCE, edit
+    assert max(pages("tiles 64 px")) > OUTPUT_TOLERANCE
+
+
 def test_a_pickle_that_runs_code_is_never_unpickled(tmp_path):
     marker = tmp_path / "marker"
 
@@ -304,10 +347,15 @@ def test_a_pickle_that_runs_code_is_never_unpickled(tmp_path):
         ({"architecture": "dncnn", "kwargs": {"width": 3}}, "cannot build dncnn"),
         ({"model": "dncnn"}, 'expected {"architecture": NAME'),
         (SMALL, "model weights: missing"),
+        ({**SMALL, "inference": {"tile": 64, "stride": 8}}, '"inference" must be {"tile": int'),
+        ({**SMALL, "inference": [64]}, '"inference" must be {"tile": int'),
+        ({**SMALL, "inference": {"tile": True}}, "tile and overlap must be integers"),
+        ({**SMALL, "inference": {"self_ensemble": 1}}, "self_ensemble true or false"),
+        ({**SMALL, "inference": {"tile": 17}}, '"inference": tile must be 0 (no tiling) or at'),
     ],
 )
 def test_contract_errors_are_named(tmp_path, card, message):
-    with pytest.raises(ContractError, match=message.replace("(", r"\(").replace("{", r"\{")):
+    with pytest.raises(ContractError, match=re.escape(message)):
         check_model(_model_folder(tmp_path, card))
 
 

@@ -4,7 +4,7 @@ from torch import nn
 
 from restorelab import models
 from restorelab.data import benchmark_dir, benchmark_images
-from restorelab.infer import predict
+from restorelab.infer import DIHEDRAL, predict
 from restorelab.io import list_images, read_image
 from restorelab.tasks import SuperResolution
 
@@ -30,6 +30,25 @@ def test_tiled_prediction_matches_whole_image():
     assert tiled.shape == whole.shape == (1, 3, 140, 180)
     assert (tiled - whole).abs().max() < 1e-4  # overlap covers the receptive field
     assert model.training  # predict restores the mode it found
+
+
+def test_self_ensemble_turns_any_model_into_one_that_commutes_with_flips_and_turns():
+    torch.manual_seed(0)
+    model = Upscale2()  # a random 3x3 kernel: turning the input does not turn the output
+    image = torch.rand(1, 3, 18, 26)
+    plain = predict(model, image)
+    ensemble = predict(model, image, self_ensemble=True)
+    assert ensemble.shape == plain.shape == (1, 3, 36, 52)
+    for mirror, turns in DIHEDRAL[1:]:
+
+        def turn(x, mirror=mirror, turns=turns):
+            return (x.flip(-1) if mirror else x).rot90(turns, (-2, -1))
+
+        turned = turn(image)
+        assert (predict(model, turned) - turn(plain)).abs().max() > 1e-2
+        assert (predict(model, turned, self_ensemble=True) - turn(ensemble)).abs().max() < 1e-5
+    tiled = predict(model, image, tile=16, overlap=8, self_ensemble=True)
+    assert (tiled - ensemble).abs().max() < 1e-5  # tiles inside each of the 8 runs
 
 
 def test_predict_keeps_single_image_layout():

@@ -17,7 +17,12 @@ Taught in the course appendix ("Running the competition"); chapter 9 is the stud
 Only :mod:`restorelab.cli` and the notebooks import this package.
 """
 
-from restorelab.competition.contract import ContractError, check_model, write_submission
+from restorelab.competition.contract import (
+    OUTPUT_TOLERANCE,
+    ContractError,
+    check_model,
+    write_submission,
+)
 from restorelab.competition.grade import grade_class
 from restorelab.competition.leaderboard import write as write_leaderboard
 from restorelab.competition.make import PARAMETER_LIMIT, make, synthetic_pairs, write_mean_y_csv
@@ -25,6 +30,7 @@ from restorelab.competition.sandbox import Limits
 from restorelab.competition.score import Truth, describe, score
 
 __all__ = [
+    "OUTPUT_TOLERANCE",
     "PARAMETER_LIMIT",
     "ContractError",
     "Limits",

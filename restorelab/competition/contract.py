@@ -7,8 +7,11 @@ read-only) and ``OUTPUT_DIR`` (the work folder, also the current directory). It 
 
 * ``outputs/NAME.png``: one restored image per test scan ``DATA_DIR/test/scan/NAME.png``, same
   size (scored by :mod:`restorelab.competition.score`);
-* ``model.json``: ``{"architecture": NAME, "preset": PRESET, "kwargs": {...}}`` naming a
-  :mod:`restorelab.models` architecture (``preset`` defaults to "paper", ``kwargs`` to {});
+* ``model.json``: ``{"architecture": NAME, "preset": PRESET, "kwargs": {...}, "inference":
+  {"tile": T, "overlap": O, "self_ensemble": E}}`` naming a :mod:`restorelab.models`
+  architecture (``preset`` defaults to "paper", ``kwargs`` to {}) and how the outputs were
+  restored with :func:`restorelab.infer.predict` (defaults: whole pages, no self-ensemble), so
+  that the grader's re-run of the model (:mod:`restorelab.competition.verify`) is the same;
 * ``model.safetensors`` (preferred) or ``model.pt``: the model's state dict; ``model.pt`` may also
   be a restorelab Trainer checkpoint (the state dict under "model").
 
@@ -28,6 +31,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -36,12 +40,19 @@ from torch import nn
 from restorelab import models
 from restorelab.competition.make import PARAMETER_LIMIT
 from restorelab.competition.untrusted import UntrustedFileError, read_file
-from restorelab.infer import predict
+from restorelab.infer import check_tile, predict
 from restorelab.io import list_images, read_image, write_image
 
 MAX_CARD_BYTES = 64 << 10
 MAX_WEIGHTS_BYTES = 512 << 20
 WEIGHT_FILES = ("model.safetensors", "model.pt")
+# Y-MAE (8-bit levels) between a submitted restoration and the grader's float32 re-run of the
+# model (made the way "inference" declares) above which the outputs are not the model's.
+# benchmarks/results/output_tolerance.md (12 models, 48 pages): another thread count or fp16
+# autocast (a stand-in for a GPU's TF32 convolutions) moves a page by at most 0.06; brightening
+# every pixel by one level moves one by at least 0.47. bf16 autocast moves one by up to 0.83, as
+# far as an edit, hence the float32 rule.
+OUTPUT_TOLERANCE = 0.3
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -70,8 +81,50 @@ def _read(folder: Path, name: str, limit: int) -> bytes:
         raise ContractError(message) from None
 
 
-def read_card(folder: Path) -> tuple[str, str, dict]:
-    """``model.json`` of ``folder`` -> (architecture, preset, kwargs), checked."""
+@dataclass(frozen=True)
+class Inference:
+    """How a submission's outputs were restored: the :func:`restorelab.infer.predict`
+    arguments ``model.json`` declares under ``"inference"`` (all optional)."""
+
+    tile: int = 0
+    overlap: int = 16
+    self_ensemble: bool = False
+
+    @classmethod
+    def parse(cls, value: object) -> Inference:
+        """The declared ``value`` (a JSON object), checked; raises :class:`ContractError`."""
+        if not isinstance(value, dict) or set(value) - {"tile", "overlap", "self_ensemble"}:
+            raise ContractError(
+                'model.json: "inference" must be {"tile": int, "overlap": int, "self_ensemble": '
+                "true|false}"
+            )
+        declared = cls(**value)
+        if not all(type(n) is int for n in (declared.tile, declared.overlap)) or not isinstance(
+            declared.self_ensemble, bool
+        ):
+            raise ContractError(
+                'model.json: "inference": tile and overlap must be integers, self_ensemble '
+                "true or false"
+            )
+        try:
+            check_tile(declared.tile, declared.overlap)
+        except ValueError as error:
+            raise ContractError(f'model.json: "inference": {error}') from None
+        return declared
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """A checked ``model.json``: what to build, and how the outputs were restored with it."""
+
+    architecture: str
+    preset: str
+    kwargs: dict
+    inference: Inference = field(default_factory=Inference)
+
+
+def read_card(folder: Path) -> ModelCard:
+    """``model.json`` of ``folder``, checked."""
     try:
         card = json.loads(_read(folder, "model.json", MAX_CARD_BYTES).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -87,7 +140,7 @@ def read_card(folder: Path) -> tuple[str, str, dict]:
         )
     if not isinstance(preset, str) or not isinstance(kwargs, dict):
         raise ContractError("model.json: preset must be a string and kwargs an object")
-    return name, preset, kwargs
+    return ModelCard(name, preset, kwargs, Inference.parse(card.get("inference", {})))
 
 
 def _build(name: str, preset: str, kwargs: dict, device: str) -> torch.nn.Module:
@@ -128,13 +181,16 @@ def _weights(folder: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_model(folder: str | Path, limit: int = PARAMETER_LIMIT) -> tuple[nn.Module, int]:
-    """The model of ``folder`` with its weights loaded, and its parameter count; raises
+def load_model(
+    folder: str | Path, limit: int = PARAMETER_LIMIT
+) -> tuple[nn.Module, int, ModelCard]:
+    """The model of ``folder`` with its weights loaded, its parameter count and its card; raises
     :class:`ContractError` when the card or weights are missing or bad, the count is over
     ``limit``, or the weights do not fit. The grader calls it only in the sandbox
     (:mod:`restorelab.competition.verify`): the card's kwargs are a team's."""
     folder = Path(folder)
-    name, preset, kwargs = read_card(folder)
+    card = read_card(folder)
+    name, preset, kwargs = card.architecture, card.preset, card.kwargs
     count = models.count_params(_build(name, preset, kwargs, "meta"))
     if count > limit:
         raise ContractError(f"model: {name} has {count:,} parameters, over the {limit:,} limit")
@@ -145,7 +201,7 @@ def load_model(folder: str | Path, limit: int = PARAMETER_LIMIT) -> tuple[nn.Mod
     except (RuntimeError, ValueError) as error:
         message = one_line(str(error))
         raise ContractError(f"model weights do not fit {name}: {message}") from None
-    return model.eval(), count
+    return model.eval(), count, card
 
 
 def check_model(folder: str | Path, limit: int = PARAMETER_LIMIT) -> int:
@@ -160,14 +216,16 @@ def write_submission(
     output_dir: str | Path,
     tile: int = 0,
     overlap: int = 16,
+    self_ensemble: bool = False,
 ) -> list[Path]:
     """Write a submission by the contract into ``output_dir``; returns the restored images' paths.
 
     ``model`` restores each ``data_dir/test/scan/NAME.*`` (read as RGB in [0, 1]) with
-    :func:`restorelab.infer.predict` (``tile``/``overlap``: tiled inference, 0 for whole pages)
-    into ``outputs/NAME.png`` (8-bit, same size); ``card`` ({"architecture", "preset",
-    "kwargs"}: how to build ``model`` with :func:`restorelab.models.build`) goes to
-    ``model.json`` and the state dict to ``model.safetensors`` (both written atomically).
+    :func:`restorelab.infer.predict` (``tile``/``overlap``: tiled inference, 0 for whole pages;
+    ``self_ensemble``: the mean over the input's 8 flips and turns) into ``outputs/NAME.png``
+    (8-bit, same size); ``card`` ({"architecture", "preset", "kwargs"}: how to build ``model``
+    with :func:`restorelab.models.build`) goes to ``model.json`` with these three under
+    ``"inference"``, and the state dict to ``model.safetensors`` (both written atomically).
     Check the folder with :func:`check_model` before handing it in (chapter 9).
     """
     from safetensors.torch import save_file
@@ -178,10 +236,12 @@ def write_submission(
         raise FileNotFoundError(f"{Path(data_dir) / 'test' / 'scan'}: no test scans to restore")
     written = []
     for path in scans:
-        restored = predict(model, read_image(path), tile=tile, overlap=overlap)
+        restored = predict(model, read_image(path), tile=tile, overlap=overlap,
+                           self_ensemble=self_ensemble)  # fmt: skip
         written.append(write_image(output_dir / "outputs" / f"{path.stem}.png", restored))
+    inference = asdict(Inference(tile, overlap, self_ensemble))
     card_tmp = output_dir / "model.json.tmp"
-    card_tmp.write_text(json.dumps(dict(card), indent=2) + "\n")
+    card_tmp.write_text(json.dumps({**card, "inference": inference}, indent=2) + "\n")
     os.replace(card_tmp, output_dir / "model.json")
     state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
     weights_tmp = output_dir / "model.safetensors.tmp"

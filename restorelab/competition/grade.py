@@ -39,7 +39,12 @@ import torch
 from PIL import Image
 
 from restorelab.competition import leaderboard, sandbox
-from restorelab.competition.contract import MAX_WEIGHTS_BYTES, ContractError, one_line
+from restorelab.competition.contract import (
+    MAX_WEIGHTS_BYTES,
+    OUTPUT_TOLERANCE,
+    ContractError,
+    one_line,
+)
 from restorelab.competition.score import Truth, decode_checked, score_outputs
 from restorelab.competition.trees import remove_tree
 from restorelab.competition.untrusted import UntrustedFileError, copy_tree, read_file
@@ -54,14 +59,6 @@ REASON_CHARS = 1000  # a report's reason: three errors of at most 300 characters
 SAMPLE = 2  # test scans the verification step restores again, chosen per team
 VERIFY_SECONDS = 300  # the verification step's own limits (at most the notebook's)
 VERIFY_MB = 16
-# Y-MAE (8-bit levels) between the model's own restoration and the submitted one above which the
-# outputs are not the model's. An honest team's outputs differ from a re-run only by float
-# summation order (another CPU or thread count) and tiled inference seams, far below one level
-# on average (0.0 for a DnCNN and an SRCNN, 64 px tiles against whole 256 px pages, after the
-# 8-bit rounding both sides do the same way); a restoration made any other way differs by
-# several levels on average (a contrast stretch: 14, tests/fixtures/competition/g_liar.py).
-# 1.0 leaves a wide margin on both sides.
-OUTPUT_TOLERANCE = 1.0
 MAX_RESULT_BYTES = 64 << 10
 
 
@@ -325,7 +322,8 @@ def _grade_in(
             report["errors"].append(
                 f"outputs do not come from the submitted model: its restoration of {name} "
                 f"differs from the submitted one by Y-MAE {difference:.2f} (tolerance "
-                f"{OUTPUT_TOLERANCE})"
+                f"{OUTPUT_TOLERANCE}; the check restores in float32, as model.json's "
+                '"inference" declares)'
             )
     if report["errors"]:
         report["reason"] = "rejected: " + "; ".join(report["errors"][:3])

@@ -8,12 +8,13 @@ path) running this module with the grader's ``restorelab`` first on the path and
 
 It builds the model ``WORK/model.json`` declares, counts its parameters and loads
 ``WORK/model.safetensors`` or ``WORK/model.pt`` (:func:`~restorelab.competition.contract.load_model`),
-restores the named test scans ``PUBLIC/test/scan/NAME`` with it, quantised to 8 bits as
+restores the named test scans ``PUBLIC/test/scan/NAME`` with it the way ``model.json``'s
+``"inference"`` declares (tiles, self-ensemble; fp32 on the CPU), quantised to 8 bits as
 :func:`~restorelab.competition.contract.write_submission` writes them, and measures the Y-MAE
 (8-bit scale) between each and the team's ``WORK/outputs/STEM.*``. It writes ``RESULT``
 (JSON): ``{"parameters": int | None, "differences": {name: float}, "errors": [str]}``. The
 grader reads it with the bounded reader and rejects a team whose difference is over
-:data:`restorelab.competition.grade.OUTPUT_TOLERANCE`.
+:data:`restorelab.competition.contract.OUTPUT_TOLERANCE`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 from restorelab.competition.contract import ContractError, load_model, one_line
@@ -40,7 +42,7 @@ def verify(work: Path, public: Path, names: list[str]) -> dict:
     """The result described in the module doc for the team folder ``work``."""
     result: dict = {"parameters": None, "differences": {}, "errors": []}
     try:
-        model, result["parameters"] = load_model(work)
+        model, result["parameters"], card = load_model(work)
     except ContractError as error:
         result["errors"].append(str(error))
         return result
@@ -72,7 +74,7 @@ def verify(work: Path, public: Path, names: list[str]) -> dict:
             size = (scan.shape[-2], scan.shape[-1])
             data = read_file(entry, 64 * size[0] * size[1] + (1 << 20), outputs)
             submitted = decode_checked(data, entry, size)
-            own = to_tensor(to_uint8(predict(model, scan)))
+            own = to_tensor(to_uint8(predict(model, scan, **asdict(card.inference))))
             result["differences"][name] = y_mae(own, submitted)
     except (UntrustedFileError, ImageReadError, ValueError, RuntimeError) as error:
         result["errors"].append(f"outputs: {type(error).__name__}: {one_line(str(error))}")
