@@ -1,12 +1,13 @@
-"""Grading a hostile class: 32 teams (3 honest + 29 hostile) run in the sandbox and scored.
+"""Grading a hostile class: 33 teams (3 honest + 30 hostile) run in the sandbox and scored.
 
 Run: ``python benchmarks/competition_grading.py [--jobs 2] [--isolation auto]``. Writes
 ``benchmarks/results/competition_grading.{json,md}``.
 
 The class is every fixture team of the test suite (tests/fixtures/competition): the honest
 alpha, bravo, charlie (small models, a few training steps), the 14 hostile teams of the first
-grading tests, the 7 ``g_*`` teams that attack the grader (a FIFO, a link to the private folder,
-a declared-model bomb, an image bomb, module shadowing, lying outputs, HTML in a reason) and the
+grading tests, the 8 ``g_*`` teams that attack the grader (a FIFO, a link to the private folder,
+a declared-model bomb, an image bomb, module shadowing, lying outputs, outputs one level
+brighter, HTML in a reason) and the
 8 ``k_*`` teams that attack the limits (shared memory, memfd, a tmpfs in a nested namespace, an
 unlinked file, a sparse file, 200k empty files, a deep tree, a double fork). The competition:
 10 synthetic 64 px pages, 3 held out. The limits are small (60 s wall, 15 s CPU, 1.5 GB, 64

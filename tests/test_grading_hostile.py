@@ -4,7 +4,8 @@ The fast tests check the pieces without a sandbox: the bounded reader on a FIFO 
 image bomb refused from its header, a grader error that becomes a row, reports that render
 safely, team reports of the wrong type. One slow test grades a class of the ``g_*`` fixtures
 (a FIFO for the executed notebook, ``outputs`` linked to the private folder, a declared-model
-bomb, image bombs, modules that shadow the runner's, outputs the model did not make, HTML in
+bomb, image bombs, modules that shadow the runner's, outputs the model did not make (a contrast
+stretch, and pages one level brighter, which the old tolerance of 1.0 let through), HTML in
 the reason) with the honest "do nothing" team, two at a time, in the bubblewrap sandbox.
 """
 
@@ -365,6 +366,7 @@ EXPECTED = {
     "g_imgbomb": ("failed", "rejected:", "declares too many pixels"),
     "g_shadow": ("ok", "", ""),
     "g_liar": ("failed", "rejected:", "outputs do not come from the submitted model"),
+    "g_brighter": ("failed", "rejected:", "outputs do not come from the submitted model"),
     "g_html": ("failed", "failed: In [", SCRIPT),
 }
 assert set(EXPECTED) == set(classroom.GRADING_HOSTILE)
@@ -415,6 +417,7 @@ def test_a_hostile_class_is_graded_by_itself(tmp_path):
     assert [path.stem for path in thumbs] == [
         "bravo",
         "g_bomb",
+        "g_brighter",
         "g_liar",
         "g_shadow",
     ]  # accepted pages
