@@ -358,6 +358,21 @@ def test_an_rgba_output_gets_a_hint_it_can_follow(comp, tmp_path):
     assert not any("--alpha" in error for error in errors)
 
 
+def test_the_model_check_gets_the_time_its_restorations_took_in_the_notebook():
+    verify_limits, least = grade_module.verify_limits, grade_module.VERIFY_SECONDS
+    limits = Limits(wall_seconds=1800, cpu_seconds=3600, file_mb=512, disk_mb=2048)
+    quick = verify_limits(limits, 12.5)
+    assert (quick.wall_seconds, quick.cpu_seconds) == (least, least)
+    assert (quick.file_mb, quick.disk_mb) == (grade_module.VERIFY_MB, grade_module.VERIFY_MB)
+    assert quick.memory_mb == limits.memory_mb and quick.processes == limits.processes
+    slow = verify_limits(limits, 700.2)  # a self-ensembled Restormer on three test scans
+    assert (slow.wall_seconds, slow.cpu_seconds) == (1401, 1401)
+    longest = verify_limits(limits, 1799)
+    assert (longest.wall_seconds, longest.cpu_seconds) == (1800, 3598)  # never over the limits
+    small = verify_limits(Limits(wall_seconds=60, cpu_seconds=15), 10)
+    assert (small.wall_seconds, small.cpu_seconds) == (60, 15)
+
+
 # the hostile class: team -> (status, what the reason starts with, a phrase it holds)
 EXPECTED = {
     "g_fifo": ("failed", "failed:", "exited with status"),

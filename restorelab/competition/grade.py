@@ -57,7 +57,7 @@ MAX_NOTEBOOK_BYTES = 32 << 20
 MAX_PARSED_NOTEBOOK_BYTES = 4 << 20  # parsed for its error cell (a JSON parse takes ~25x this)
 REASON_CHARS = 1000  # a report's reason: three errors of at most 300 characters, and the count
 SAMPLE = 2  # test scans the verification step restores again, chosen per team
-VERIFY_SECONDS = 300  # the verification step's own limits (at most the notebook's)
+VERIFY_SECONDS = 300  # the verification step's least time (see verify_limits)
 VERIFY_MB = 16
 MAX_RESULT_BYTES = 64 << 10
 
@@ -203,20 +203,30 @@ def _verify_result(path: Path) -> dict:
             "errors": [one_line(e) for e in errors[:10]]}  # fmt: skip
 
 
+def verify_limits(limits: sandbox.Limits, notebook_seconds: float) -> sandbox.Limits:
+    """The verification step's limits: never over the notebook's ``limits``, :data:`VERIFY_MB`
+    of files, and :data:`VERIFY_SECONDS` or twice the notebook's own wall seconds, whichever is
+    longer. The step restores at most :data:`SAMPLE` of the scans the notebook restored, the way
+    it restored them (a self-ensemble of a large model on few test scans can take minutes), so
+    twice the notebook's time covers it on the same machine."""
+    seconds = max(VERIFY_SECONDS, math.ceil(2 * notebook_seconds))
+    return dataclasses.replace(limits, wall_seconds=min(limits.wall_seconds, seconds),
+                               cpu_seconds=min(limits.cpu_seconds, seconds),
+                               file_mb=min(limits.file_mb, VERIFY_MB),
+                               disk_mb=min(limits.disk_mb, VERIFY_MB))  # fmt: skip
+
+
 def _verify(
     team: str, work: Path, public: Path, results: Path, limits: sandbox.Limits,
-    isolation: str, uid: int, names: list[str],
+    isolation: str, uid: int, names: list[str], notebook_seconds: float,
 ) -> dict:  # fmt: skip
     """Run :mod:`restorelab.competition.verify` on ``work`` in the sandbox (from its own work
-    folder ``results/verify/TEAM``, the team's work folder read-only) and return its checked
-    result."""
+    folder ``results/verify/TEAM``, the team's work folder read-only, with
+    :func:`verify_limits`) and return its checked result."""
     folder, log = results / "verify" / team, results / "logs" / f"{team}.verify.log"
     if folder.exists():
         remove_tree(folder)
-    own = dataclasses.replace(limits, wall_seconds=min(limits.wall_seconds, VERIFY_SECONDS),
-                              cpu_seconds=min(limits.cpu_seconds, VERIFY_SECONDS),
-                              file_mb=min(limits.file_mb, VERIFY_MB),
-                              disk_mb=min(limits.disk_mb, VERIFY_MB))  # fmt: skip
+    own = verify_limits(limits, notebook_seconds)
     with sandbox.work_folder(folder, own) as space:
         (folder / ".tmp").mkdir()  # its TMPDIR (torch needs one)
         result = folder / "result.json"
@@ -314,7 +324,7 @@ def _grade_in(
             public / "test" / "scan" / first, restored[first], results / "thumbs" / f"{team}.png"
         )
     checked = _verify(team, work, public, results, limits, isolation, uid,
-                      _sample(team, restored, truth))  # fmt: skip
+                      _sample(team, restored, truth), outcome.seconds)  # fmt: skip
     report["parameters"] = checked["parameters"]
     report["errors"] += checked["errors"]
     for name, difference in sorted(checked["differences"].items()):
