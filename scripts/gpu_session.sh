@@ -3,8 +3,8 @@
 # 4.3 min) and benchmarks/output_tolerance.py --gpu (at most 1 min), (2) every reference of
 # scripts/train_references.py at once, its deadline set so that everything ends by 9 min, (3)
 # the results packed into $OUT: the benchmark's md and json, summary.md, session.log and at most
-# 4 archives of runs (each under 16 MiB; bench/ in them holds the other benchmark results). Needs runs/refdata
-# and .whl (`bash scripts/prepare_gpu_session.sh`, then carry both).
+# 4 archives of runs (each under 16 MiB; bench/ in them holds the other benchmark results).
+# Needs runs/refdata and .whl (`bash scripts/prepare_gpu_session.sh`, then carry both).
 #   OUT=/some/folder bash scripts/gpu_session.sh [--cpu-dry-run]
 # --cpu-dry-run: the same steps on a CPU in a few minutes (gpu.sh's dry run, tiny training runs
 # on the embedded photos); nothing is written into restorelab/weights.
