@@ -83,7 +83,9 @@ def _on_gpu(tf32: bool = True, dtype: torch.dtype | None = None) -> Run:
         default = torch.backends.cudnn.allow_tf32
         torch.backends.cudnn.allow_tf32 = tf32
         try:
-            with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=bool(dtype)):
+            with torch.autocast(
+                device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None
+            ):
                 return model.to(device)(scan[None].to(device))[0].float().cpu()
         finally:
             torch.backends.cudnn.allow_tf32 = default
