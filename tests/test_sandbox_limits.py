@@ -46,11 +46,13 @@ FIXTURES = Path(__file__).parent / "fixtures" / "competition"
 LIMITS = Limits(wall_seconds=20, cpu_seconds=20, memory_mb=200, processes=32, file_mb=45,
                 disk_mb=50, disk_files=2000)  # fmt: skip
 ISOLATIONS = ("bwrap", "rlimits")
-KILLED = "the kernel killed it at the 200 MB memory limit"
+# the watchdog (memory outside the tmpfs work folder) or the kernel (the cgroup's cap: memory
+# plus the tmpfs disk), whichever comes first
+OVER_MEMORY = "200 MB"
 # fixture -> (status, a phrase of the reason or the log) in the tmpfs work folder
 KERNEL_STOPS = {
-    "k_shm": ("memory", KILLED),
-    "k_memfd": ("memory", KILLED),
+    "k_shm": ("memory", OVER_MEMORY),
+    "k_memfd": ("memory", OVER_MEMORY),
     "k_nested_tmpfs": ("failed", "user namespace refused"),
     "k_unlinked": ("disk", "50 MB disk limit"),
     "k_sparse": ("disk", "50 MB disk limit"),
@@ -59,7 +61,7 @@ KERNEL_STOPS = {
     "k_doublefork": ("ok", ""),
 }
 # the fallback has no bwrap to forbid user namespaces: its own tmpfs is still memory
-FALLBACK_STOPS = {"k_nested_tmpfs": ("memory", KILLED)}
+FALLBACK_STOPS = {"k_nested_tmpfs": ("memory", OVER_MEMORY)}
 NO_USERNS = "nested user namespaces are allowed"
 # run team.py by a path relative to the work folder (the fallback's user may not be able to
 # open it by its absolute path, under the tests' 0700 temporary folder)
@@ -159,8 +161,30 @@ def test_the_kernel_stops_each_hostile_script(script, isolation, python, tmp_pat
     assert outcome.enforcement.startswith("cgroup v") and "tmpfs" in outcome.enforcement
     assert outcome.warnings == (() if isolation == "bwrap" else (f"{NO_USERNS} (the fallback "
                                                                  "has no bwrap)",))  # fmt: skip
-    if status == "memory":  # the kernel's own counter: at the limit (memory + the tmpfs disk)
-        assert outcome.peak_mb == pytest.approx(LIMITS.memory_mb + LIMITS.disk_mb, rel=0.05)
+    if status == "memory":  # the kernel's own counter: past the memory limit, within the cap
+        assert LIMITS.memory_mb < outcome.peak_mb <= 1.05 * (LIMITS.memory_mb + LIMITS.disk_mb)
+
+
+# (MB held in anonymous memory, MB written to the tmpfs work folder) -> status: the memory limit
+# is on memory alone, whatever the work folder holds (its files count against the disk limit)
+MEMORY_AND_FILES = {(240, 0): "memory", (170, 40): "ok"}
+
+
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+@pytest.mark.parametrize(("held_mb", "written_mb"), MEMORY_AND_FILES)
+def test_the_memory_limit_counts_memory_not_the_work_folders_files(
+    held_mb, written_mb, isolation, python, tmp_path
+):
+    """The cgroup's cap is memory + disk (tmpfs pages are charged to it), so memory between the
+    two is the watchdog's to stop; files in the tmpfs, under the disk limit, are not memory."""
+    _needs_kernel_limits(isolation)
+    command = [python, "-c", f"import time; open('out.bin', 'wb').write(b'f' * ({written_mb} << "
+               f"20)); held = b'm' * ({held_mb} << 20); time.sleep(2)"]  # fmt: skip
+    outcome, log = _run("", tmp_path / "work", isolation, python, command=command)
+    assert outcome.status == MEMORY_AND_FILES[held_mb, written_mb], (outcome, log[-500:])
+    if outcome.status == "memory":
+        assert "over the 200 MB limit" in outcome.reason
+        assert outcome.peak_mb < LIMITS.memory_mb + LIMITS.disk_mb  # not the kernel's kill
 
 
 def test_a_sandboxed_command_cannot_make_a_user_namespace(tmp_path):

@@ -35,7 +35,9 @@ Limits enforced by the kernel where we are root (:mod:`.cgroup`, :func:`work_fol
   folder, so deleted-but-open files, sparse files filled in and heaps of empty files all count
   and the run gets ``ENOSPC`` ("disk"). tmpfs pages are charged to the memory cgroup of the
   process that writes them, so the run's cgroup allows ``memory_mb + disk_mb`` when its folder
-  is a tmpfs.
+  is a tmpfs, and the watchdog stops a run whose memory outside that folder passes
+  ``memory_mb`` (a cgroup pressed against its cap can thrash for many CPU seconds before the
+  kernel kills anything).
 
 Always: wall time and CPU time (the watchdog, ``RLIMIT_CPU``), ``RLIMIT_DATA`` (twice the memory
 limit plus 1 GB per process), processes (``RLIMIT_NPROC``), the size of any one file
@@ -139,6 +141,14 @@ class WorkFolder:
         if info.f_bavail * info.f_frsize < FULL_BYTES:
             return f"filled the {self.disk_mb} MB disk limit"
         return None
+
+    def used_bytes(self) -> int:
+        """Bytes the files in the tmpfs hold now (0 when it is a plain folder): tmpfs pages are
+        charged to the run's memory cgroup, and the watchdog takes them off its memory use."""
+        if not self.mounted:
+            return 0
+        info = os.statvfs(self.path)
+        return (info.f_blocks - info.f_bfree) * info.f_frsize
 
 
 def _libc() -> ctypes.CDLL:
@@ -521,23 +531,27 @@ def _disk(watch: _Watch, limits: Limits) -> str | None:
 
 def _broken_limit(watch: _Watch, limits: Limits) -> tuple[str, str]:
     """("ok", "") while the run keeps to ``limits``, else (the limit's name, what happened);
-    ``watch.peak`` keeps the most (unreclaimable, with a cgroup) memory seen."""
+    ``watch.peak`` keeps the most memory seen (with a cgroup: its anonymous and shared memory
+    less the files of the tmpfs work folder, which the disk limit bounds)."""
     group = watch.group
     rss, threads, cpu = _tree_usage(watch.process, group)
-    used = group.unreclaimable_bytes() if group is not None else rss
+    used = rss
+    if group is not None:  # the cgroup also holds the tmpfs work folder's files: not memory
+        in_folder = watch.folder.used_bytes() if watch.folder is not None else 0
+        used = max(0, group.unreclaimable_bytes() - in_folder)
     watch.peak = max(watch.peak, used)
     if time.monotonic() - watch.start > limits.wall_seconds:
         return "timeout", f"ran past the {limits.wall_seconds:g} s wall-time limit"
+    if group is not None and group.oom_kills():
+        return "memory", _killed(limits)
+    if used > limits.memory_mb * MB:  # before the CPU time: a cgroup near its cap thrashes
+        return "memory", f"used {used / MB:.0f} MB of memory, over the {limits.memory_mb} MB limit"
     if cpu > limits.cpu_seconds:
         return "timeout", f"used the {limits.cpu_seconds} s CPU-time limit of one process"
     if group is not None and group.processes_refused():
         return "processes", f"reached the limit of {limits.processes} processes and threads"
     if group is None and threads >= limits.processes - 1:
         return "processes", f"reached the limit of {limits.processes} processes and threads"
-    if group is not None and group.oom_kills():
-        return "memory", _killed(limits)
-    if group is None and rss > limits.memory_mb * MB:
-        return "memory", f"used {rss / MB:.0f} MB of memory, over the {limits.memory_mb} MB limit"
     if os.fstat(watch.log.fileno()).st_size >= limits.file_mb * MB:
         return "output", f"printed over the {limits.file_mb} MB output limit"
     full = _disk(watch, limits)
