@@ -27,7 +27,7 @@ from conftest import SANDBOX_USERS, quiet_port
 
 from restorelab import models
 from restorelab.cli import main
-from restorelab.competition import Limits, Truth, grade_class, make, score, synthetic_pairs
+from restorelab.competition import Limits, Truth, grade_class, make, sandbox, score, synthetic_pairs
 from restorelab.competition.sandbox import BASE_UID, USERS, bwrap_problem
 from restorelab.io import file_sha256
 
@@ -237,7 +237,12 @@ def test_the_private_folder_must_not_be_visible(course, tmp_path):
                     course / "comp", LIMITS, "rlimits", 1, ["raises"])  # fmt: skip
 
 
-def test_fallback_without_bwrap_warns_and_still_limits(course, capsys, graded_or_none):
+def test_fallback_without_bwrap_warns_and_still_limits(course, capsys, graded_or_none,
+                                                      monkeypatch):  # fmt: skip
+    try:
+        sandbox.fallback_uid(BASE_UID)
+    except PermissionError:  # our own fixtures may run as root: the fallback's limits still bind
+        monkeypatch.setattr(sandbox, "fallback_uid", lambda uid: None)
     status = main(["competition", "grade", str(course / "submissions"),
                    "--public", str(course / "comp" / "public"),
                    "--private", str(course / "comp" / "private"),
@@ -255,6 +260,29 @@ def test_fallback_without_bwrap_warns_and_still_limits(course, capsys, graded_or
     if graded_or_none:  # the same score as in the bwrap sandbox
         assert reports["alpha"]["score"] == graded_or_none["alpha"]["score"]
     assert Truth(course / "comp" / "private").names  # the truth still checks out
+
+
+def test_the_fallback_refuses_to_grade_as_root_with_a_python_others_cannot_run(
+    course, capsys, monkeypatch, tmp_path
+):
+    if os.geteuid() != 0:
+        pytest.skip("only root could run submissions as root")
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    (closed / "python").symlink_to(sys.executable)
+    monkeypatch.setattr(sandbox.sys, "executable", str(closed / "python"))
+    sandbox.fallback_uid.cache_clear()
+    try:
+        status = main(["competition", "grade", str(course / "submissions"),
+                       "--public", str(course / "comp" / "public"),
+                       "--private", str(course / "comp" / "private"),
+                       "--results", str(course / "refused"), "--isolation", "rlimits",
+                       "--team", "alpha"])  # fmt: skip
+    finally:
+        sandbox.fallback_uid.cache_clear()
+    error = capsys.readouterr().err
+    assert status != 0 and "never runs submissions as root" in error and "bubblewrap" in error
+    assert not (course / "refused" / "teams").exists()  # no team was run
 
 
 @pytest.fixture

@@ -79,15 +79,23 @@ def _needs_kernel_limits(isolation: str) -> None:
         pytest.skip(f"the bubblewrap sandbox cannot run here: {bwrap_problem()}")
 
 
+def _fallback_can_run_this_python() -> bool:
+    try:
+        sandbox.fallback_uid(sandbox.BASE_UID)
+    except PermissionError:
+        return False
+    return True
+
+
 @pytest.fixture
 def python(request, monkeypatch) -> str:
-    """The interpreter of the fixture scripts (stdlib only). The fallback runs as root when the
-    sandbox user cannot run the venv's Python (e.g. it lives under a 0700 /root): then the
-    system's Python is used and the fallback is told the user can run it, so the run is the
-    sandbox user's, as on a machine with a shared installation."""
+    """The interpreter of the fixture scripts (stdlib only). The fallback refuses to run as
+    root, so where the sandbox user cannot run the venv's Python (e.g. it lives under a 0700
+    /root) the system's Python is used and the fallback is told the user can run it: the run
+    is the sandbox user's, as on a machine with a shared installation."""
     callspec = getattr(request.node, "callspec", None)
     isolation = callspec.params.get("isolation", "rlimits") if callspec else "rlimits"
-    if isolation == "bwrap" or sandbox.fallback_uid(sandbox.BASE_UID) is not None:
+    if isolation == "bwrap" or _fallback_can_run_this_python():
         return sys.executable
     system = shutil.which("python3", path="/usr/bin:/bin")
     if system is None:
@@ -185,6 +193,25 @@ def test_the_memory_limit_counts_memory_not_the_work_folders_files(
     if outcome.status == "memory":
         assert "over the 200 MB limit" in outcome.reason
         assert outcome.peak_mb < LIMITS.memory_mb + LIMITS.disk_mb  # not the kernel's kill
+
+
+def test_the_fallback_never_runs_a_command_as_root(tmp_path, monkeypatch):
+    """As root, with a Python the sandbox user cannot reach (behind a 0700 folder), the fallback
+    raises before it starts anything, saying why and what to do."""
+    if os.geteuid() != 0:
+        pytest.skip("only root could run a command as root")
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    (closed / "python").symlink_to(sys.executable)
+    monkeypatch.setattr(sandbox.sys, "executable", str(closed / "python"))
+    sandbox.fallback_uid.cache_clear()
+    try:
+        with pytest.raises(PermissionError, match="never runs submissions as root"):
+            run([sys.executable, "-c", "open('ran', 'w')"], Mounts(work=tmp_path),
+                LIMITS, tmp_path / "log", "rlimits", sandbox.BASE_UID)  # fmt: skip
+    finally:
+        sandbox.fallback_uid.cache_clear()
+    assert not (tmp_path / "ran").exists() and not (tmp_path / "log").exists()
 
 
 def test_a_sandboxed_command_cannot_make_a_user_namespace(tmp_path):

@@ -387,7 +387,9 @@ def _preexec(limits: Limits, uid: int | None, group: RunCgroup | None) -> Callab
 
 @lru_cache(maxsize=8)
 def fallback_uid(uid: int) -> int | None:
-    """The uid the fallback runs as: ``uid`` when we are root and it can run Python, else None."""
+    """The uid the fallback runs as: ``uid`` when we are root, None when we are not (the run is
+    then our own). Raises :class:`PermissionError` when we are root and ``uid`` cannot run this
+    Python: the fallback never runs a submission as root."""
     if os.geteuid() != 0:
         return None
     try:
@@ -397,14 +399,13 @@ def fallback_uid(uid: int) -> int | None:
     except (OSError, subprocess.SubprocessError):
         usable = False
     if not usable:
-        print(
-            f"WARNING: uid {uid} cannot run {sys.executable} (a parent folder closed to other "
-            "users?); the fallback runs submissions as root: they can read the private folder, "
-            "and the process limit does not bind (only the memory watchdog and the wall time "
-            "stop a fork bomb)",
-            file=sys.stderr,
+        raise PermissionError(
+            f"uid {uid} cannot run {sys.executable} (a parent folder closed to other users?), "
+            "and the rlimits fallback never runs submissions as root (they could read the "
+            "private folder and change the machine): install bubblewrap, or grade with a Python "
+            "every user can run (a virtual environment under /opt, say)"
         )
-    return uid if usable else None
+    return uid
 
 
 def _give(work: Path, uid: int | None) -> None:
