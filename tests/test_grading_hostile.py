@@ -37,6 +37,7 @@ from restorelab.competition import (
     grade_class,
     leaderboard,
     make,
+    sandbox,
     score,
     synthetic_pairs,
     untrusted,
@@ -207,6 +208,7 @@ def test_a_grader_error_is_the_teams_row_and_the_board_is_written(comp, tmp_path
         raise KeyError("another bug")
 
     monkeypatch.setattr(grade_module, "_prepare", broken)
+    monkeypatch.setattr(sandbox, "fallback_uid", lambda uid: uid)  # nothing runs: _prepare fails
     reports = grade_class(submissions, comp / "public", comp / "private", tmp_path / "results",
                           LIMITS, "rlimits", 2)  # fmt: skip
     reasons = {report["team"]: report["reason"] for report in reports}
