@@ -20,6 +20,7 @@ import torch
 from conftest import quiet_port
 from PIL import Image
 
+from restorelab import pretrained
 from restorelab.cli import main
 from restorelab.gui import inputs, pipeline
 from restorelab.gui.inputs import DemoError
@@ -119,6 +120,23 @@ def test_large_images_are_restored_in_tiles_without_seams(monkeypatch):
     assert torch.allclose(tiled, whole, atol=1e-5)
 
 
+def test_self_ensemble_averages_the_eight_flips_and_rotations_of_the_model():
+    image = crop(size=96)
+    plain = load_restorer("sr", "default")
+    averaged = load_restorer("sr", "default", self_ensemble=True)
+    assert averaged.name == "srcnn-x2 with self-ensemble (x8)" and averaged.trained
+    lr, hr = pipeline.damage("sr", image, plain)
+    model, task = pretrained.load("srcnn-x2"), pretrained.task("srcnn-x2")
+    expected = task.restore(model, lr, tile=pipeline.TILE, overlap=pipeline.OVERLAP,
+                            self_ensemble=True)  # fmt: skip
+    assert torch.equal(averaged.run(lr, None), expected)
+    assert not torch.equal(plain.run(lr, None), expected)  # the flag reaches the model
+    status, result = handle(Request("sr", self_ensemble=True))
+    assert status.startswith("Restored with **srcnn-x2 with self-ensemble (x8)**"), status
+    status, _ = handle(Request("jpeg", "baseline", self_ensemble=True))
+    assert status.endswith("Self-ensemble is for trained models: not used."), status
+
+
 def test_zoom_shows_the_same_region_of_images_of_different_sizes():
     hr = torch.zeros(3, 64, 64)
     hr[:, 40:48, 8:16] = 1  # a white square in the lower left
@@ -214,7 +232,7 @@ def test_the_app_answers_gradio_client_on_the_loopback(served, tmp_path):
     from gradio_client import Client, handle_file
 
     client = Client(served, verbose=False)
-    settings = (True, 0, "random mask", None, None, 0.5, 0.5, 0.25)
+    settings = (True, False, 0, "random mask", None, None, 0.5, 0.5, 0.25)
     reply = client.predict("coins", None, "sr", "default", *settings, api_name="/restore")
     status, degraded, output, *zooms, table = reply
     assert status.startswith("Restored with **srcnn-x2** (a trained model)"), status
@@ -230,8 +248,8 @@ def test_the_app_answers_gradio_client_on_the_loopback(served, tmp_path):
     layer[50:75, 50:100, 3] = 255
     editor = {"background": None, "layers": [handle_file(str(png(tmp_path / "l.png", layer)))],
               "composite": None}  # fmt: skip
-    reply = client.predict("coins", None, "inpaint", "default", True, 0, "drawn mask", editor,
-                           None, 0.5, 0.5, 0.25, api_name="/restore")  # fmt: skip
+    reply = client.predict("coins", None, "inpaint", "default", True, False, 0, "drawn mask",
+                           editor, None, 0.5, 0.5, 0.25, api_name="/restore")  # fmt: skip
     assert reply[0].startswith("Restored with **baseline: biharmonic"), reply[0]
     with Image.open(reply[1]) as damaged, Image.open(reply[2]) as restored:
         damaged, restored = np.asarray(damaged), np.asarray(restored)

@@ -77,6 +77,8 @@ def build_app(
                 choice = gr.Dropdown(model_choices(first, checkpoints), value=DEFAULT,
                                      label="Model")  # fmt: skip
                 degrade_first = gr.Checkbox(True, label="Degrade it first (the image is clean)")
+                ensemble = gr.Checkbox(False, label="Self-ensemble: average the model over the "
+                                       "8 flips and rotations (8x slower)")  # fmt: skip
                 seed = gr.Number(0, precision=0, label="Seed (noise, mask, scan)")
                 mask_mode = gr.Radio([RANDOM_MASK, DRAWN_MASK], value=RANDOM_MASK,
                                      label="Inpainting mask", visible=first == "inpaint")  # fmt: skip
@@ -116,9 +118,10 @@ def build_app(
             zoomed = zoom(images, (x, y), fraction) if images else []
             return [*zoomed, *[None] * (3 - len(zoomed))]
 
-        def on_run(name, path, key, model, clean, number, mode, drawn, original, x, y, fraction):
+        def on_run(name, path, key, model, clean, averaged, number, mode, drawn, original, x, y,
+                   fraction):  # fmt: skip
             request = Request(key, model, name, path, bool(clean), _layers(drawn, mode),
-                              int(number or 0), original)  # fmt: skip
+                              int(number or 0), original, bool(averaged))  # fmt: skip
             message, result = handle(request, checkpoints, device)
             if result is None:
                 return message, None, None, None, None, None, "", []
@@ -134,8 +137,8 @@ def build_app(
         upload.change(on_image, [sample, upload], editor)
         for slider in (zoom_x, zoom_y, window):
             slider.release(on_zoom, [shown, zoom_x, zoom_y, window], crops)
-        inputs = [sample, upload, task, choice, degrade_first, seed, mask_mode, editor, reference,
-                  zoom_x, zoom_y, window]  # fmt: skip
+        inputs = [sample, upload, task, choice, degrade_first, ensemble, seed, mask_mode, editor,
+                  reference, zoom_x, zoom_y, window]  # fmt: skip
         outputs = [status, degraded, output, *crops, table, shown]
         run.click(on_run, inputs, outputs, api_name="restore")
         app.load(on_run, inputs, outputs, api_name=False)  # the page opens with an example

@@ -119,8 +119,13 @@ def _task(task: str) -> DemoTask:
     return TASKS[task]
 
 
-def load_restorer(task: str, choice: str, device: str = "cpu") -> Restorer:
-    """The :class:`Restorer` of ``choice`` (see :func:`model_choices`) for ``task``."""
+def load_restorer(
+    task: str, choice: str, device: str = "cpu", self_ensemble: bool = False
+) -> Restorer:
+    """The :class:`Restorer` of ``choice`` (see :func:`model_choices`) for ``task``.
+
+    ``self_ensemble``: a trained model's output is the mean over the 8 flips and rotations of
+    its input (:func:`restorelab.infer.predict`; 8 times the work). Baselines ignore it."""
     spec = _task(task)
     if choice == BASELINE or (choice == DEFAULT and spec.reference is None):
         return _baseline(task)
@@ -130,7 +135,8 @@ def load_restorer(task: str, choice: str, device: str = "cpu") -> Restorer:
     if trained_for is not None and not isinstance(trained_for, expected or ()):
         raise DemoError(f"{Path(name).name}: trained for {type(trained_for).__name__}, not for "
                         f"{spec.label}; pick that task")  # fmt: skip
-    return _model_restorer(task, Path(name).name, model, trained_for)
+    label = Path(name).name + (" with self-ensemble (x8)" if self_ensemble else "")
+    return _model_restorer(task, label, model, trained_for, self_ensemble)
 
 
 @lru_cache(maxsize=8)
@@ -165,8 +171,9 @@ def _load_model(name: str, device: str) -> tuple[nn.Module, Task | None]:
     return model.to(device).eval(), None
 
 
-def _model_restorer(task: str, name: str, model: nn.Module, trained_for: Task | None) -> Restorer:
-    tiles = {"tile": TILE, "overlap": OVERLAP}
+def _model_restorer(task: str, name: str, model: nn.Module, trained_for: Task | None,
+                    self_ensemble: bool) -> Restorer:  # fmt: skip
+    tiles = {"tile": TILE, "overlap": OVERLAP, "self_ensemble": self_ensemble}
     if task == "sr":
         return Restorer(name, lambda lr, _: trained_for.restore(model, lr, **tiles), True,
                         scale=trained_for.scale)  # fmt: skip
@@ -362,7 +369,8 @@ class Request:
 
     ``upload`` (a file path) wins over ``sample``. ``mask_layers``: the editor's drawn layers
     (RGBA arrays) for a drawn inpainting mask; None draws a random one. ``reference``: the path
-    of the clean image for an input that is already damaged (metrics only).
+    of the clean image for an input that is already damaged (metrics only). ``self_ensemble``:
+    see :func:`load_restorer`.
     """
 
     task: str
@@ -373,6 +381,7 @@ class Request:
     mask_layers: Sequence[np.ndarray] | None = None
     seed: int = 0
     reference: str | None = None
+    self_ensemble: bool = False
 
 
 def handle(request: Request, checkpoints: Sequence[str] = (), device: str = "cpu"
@@ -390,7 +399,7 @@ def handle(request: Request, checkpoints: Sequence[str] = (), device: str = "cpu
                 f"{request.choice!r} is not a model of this task; choose one of the list"
             )
         image = input_image(request.sample, request.upload)
-        restorer = load_restorer(request.task, request.choice, device)
+        restorer = load_restorer(request.task, request.choice, device, request.self_ensemble)
         mask = None
         if request.task == "inpaint" and request.mask_layers is not None:
             mask = mask_from_layers(request.mask_layers, tuple(image.shape[-2:]))
@@ -405,7 +414,9 @@ def handle(request: Request, checkpoints: Sequence[str] = (), device: str = "cpu
         return f"**Error:** {type(error).__name__}: {_one_line(error)}", None
     size = f"{_size(result.degraded)} -> {_size(result.output)}"
     kind = "a trained model" if restorer.trained else "a classical baseline, not a network"
-    return f"Restored with **{result.method}** ({kind}), {size} pixels.", result
+    unused = request.self_ensemble and not restorer.trained
+    note = " Self-ensemble is for trained models: not used." if unused else ""
+    return f"Restored with **{result.method}** ({kind}), {size} pixels.{note}", result
 
 
 def _one_line(error: BaseException) -> str:
