@@ -108,10 +108,16 @@ def test_a_team_folder_is_copied_without_following_links_and_within_bounds(tmp_p
         ({"file_limit": 99}, "a/b/weights: 100 bytes, over"),
         ({"total_limit": 99}, r"tree: over [0-9.e-]+ MB in all \(refused\)"),
     ]
+    held = _open_descriptors()
     for attempt, (limits, message) in enumerate(refusals):
         arguments = {"file_limit": 1000, "total_limit": 1000, **limits}
         with pytest.raises(UntrustedFileError, match=message):
             copy_tree(deep, tmp_path / f"refused{attempt}", **arguments)
+    assert _open_descriptors() == held  # a refusal mid-walk closes every folder it opened
+
+
+def _open_descriptors() -> list[str]:
+    return sorted(os.listdir("/proc/self/fd"))
 
 
 @pytest.mark.parametrize("when", ["before", "after"])

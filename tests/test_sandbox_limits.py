@@ -285,6 +285,30 @@ def test_a_lease_removes_the_users_files_without_following_links(tmp_path):
         assert not top.exists() and victim.read_text() == "not the sandbox user's"
 
 
+def test_the_removal_walks_world_writable_folders_and_closes_them_when_its_budget_ends(
+    tmp_path,
+):
+    """A uid's files in world-writable folders below the given ones are found (not in closed
+    ones); a removal that runs out of entries says so and leaves no folder descriptor open."""
+    if os.geteuid() != 0:
+        pytest.skip("removing another user's files needs root")
+    uid = sandbox.BASE_UID + sandbox.USERS  # no lease's: nothing else of it exists
+    shared, closed = tmp_path / "a" / "shared", tmp_path / "a" / "closed"
+    for folder, mode in ((tmp_path, 0o1777), (tmp_path / "a", 0o1777), (shared, 0o1777),
+                         (closed, 0o755)):  # fmt: skip
+        folder.mkdir(exist_ok=True)
+        folder.chmod(mode)
+    for folder in (shared, closed):
+        (folder / "left").write_text("x")
+        os.chown(folder / "left", uid, uid)
+    held = sorted(os.listdir("/proc/self/fd"))
+    with pytest.raises(OSError, match="too many entries to remove"):
+        remove_user_files(uid, [str(tmp_path)], limit=2)
+    assert sorted(os.listdir("/proc/self/fd")) == held
+    assert remove_user_files(uid, [str(tmp_path)]) == 1
+    assert not (shared / "left").exists() and (closed / "left").exists()
+
+
 def test_a_file_removed_while_its_folder_is_listed_hides_nothing_else(tmp_path):
     """The disk watchdog's walk: the folder's listing is read before each entry is examined, so a
     team can remove an entry in between. Only that entry drops out; the rest still counts."""

@@ -50,7 +50,43 @@ def walk_entries(folder: Path, max_entries: int) -> Iterator[tuple[str, os.stat_
             continue
 
 
-_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+class FolderWalk:
+    """Folders visited through descriptors, the last pushed first, in a ``with`` block:
+    iterating gives (descriptor, depth, note) of each; :meth:`push` adds a folder the caller
+    opened (relative to its parent's descriptor, with :data:`FOLDER_FLAGS`: a link swapped in
+    is never followed). A folder's descriptor is closed when the next one is visited, and every
+    one still open when the block ends, however it ends."""
+
+    def __init__(self, top: int, note: object = None) -> None:
+        self._pending: list[tuple[int, int, object]] = [(top, 0, note)]
+        self._current: int | None = None
+
+    def __enter__(self) -> FolderWalk:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._release()
+        while self._pending:
+            os.close(self._pending.pop()[0])
+
+    def push(self, folder: int, depth: int, note: object = None) -> None:
+        self._pending.append((folder, depth, note))
+
+    def __iter__(self) -> Iterator[tuple[int, int, object]]:
+        while self._pending:
+            self._release()
+            visit = self._pending.pop()
+            self._current = visit[0]
+            yield visit
+        self._release()
+
+    def _release(self) -> None:
+        if self._current is not None:
+            os.close(self._current)
+            self._current = None
 
 
 def _spend(budget: list[int], what: str) -> None:
@@ -71,7 +107,7 @@ def _remove_at(parent: int, name: str, budget: list[int]) -> None:
         return
     except IsADirectoryError:
         pass
-    top = os.open(name, _FOLDER_FLAGS, dir_fd=parent)
+    top = os.open(name, FOLDER_FLAGS, dir_fd=parent)
     stack: list[list] = [[top, name, parent, None]]  # [fd, name, parent fd, subfolders left]
     moved = 0
     try:
@@ -97,7 +133,7 @@ def _remove_at(parent: int, name: str, budget: list[int]) -> None:
             child = level[3].pop()
             if len(stack) < OPEN_FOLDERS:
                 try:
-                    stack.append([os.open(child, _FOLDER_FLAGS, dir_fd=level[0]), child, level[0],
+                    stack.append([os.open(child, FOLDER_FLAGS, dir_fd=level[0]), child, level[0],
                                   None])  # fmt: skip
                 except FileNotFoundError:
                     pass
@@ -120,7 +156,7 @@ def remove_tree(path: str | Path, limit: int = MAX_CLEANUP_ENTRIES) -> None:
     """Remove ``path`` and everything below it (links removed, never followed), however deep
     or wide, in at most ``limit`` entries; OSError naming it when more are left."""
     path = Path(path)
-    parent = os.open(path.parent, _FOLDER_FLAGS)
+    parent = os.open(path.parent, FOLDER_FLAGS)
     try:
         _remove_at(parent, path.name, [limit])
     finally:
@@ -136,39 +172,31 @@ def remove_user_files(
     (a folder counts once; its System V IPC objects are removed too); OSError when the limit
     left some."""
     budget, removed = [limit], 0
-    pending: list[tuple[int, int]] = []
-    try:
-        for folder in folders:
-            try:
-                pending.append((os.open(folder, _FOLDER_FLAGS), 0))
-            except OSError:  # missing here
-                continue
-            while pending:
-                fd, depth = pending.pop()
-                try:
-                    with os.scandir(fd) as entries:
-                        listed = []
-                        for entry in entries:
-                            _spend(budget, folder)
-                            try:
-                                listed.append((entry.name, entry.stat(follow_symlinks=False)))
-                            except FileNotFoundError:
-                                pass
-                    for name, info in listed:
-                        if info.st_uid == uid:
-                            _remove_at(fd, name, budget)
-                            removed += 1
-                        elif (stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_IWOTH
-                              and depth < MAX_DEPTH):  # fmt: skip
-                            try:
-                                pending.append((os.open(name, _FOLDER_FLAGS, dir_fd=fd), depth + 1))
-                            except OSError:
-                                pass
-                finally:
-                    os.close(fd)
-    finally:
-        for fd, _ in pending:
-            os.close(fd)
+    for top in folders:
+        try:
+            walk = FolderWalk(os.open(top, FOLDER_FLAGS))
+        except OSError:  # missing here
+            continue
+        with walk:
+            for folder, depth, _ in walk:
+                with os.scandir(folder) as entries:
+                    listed = []
+                    for entry in entries:
+                        _spend(budget, top)
+                        try:
+                            listed.append((entry.name, entry.stat(follow_symlinks=False)))
+                        except FileNotFoundError:
+                            pass
+                for name, info in listed:
+                    if info.st_uid == uid:
+                        _remove_at(folder, name, budget)
+                        removed += 1
+                    elif (stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_IWOTH
+                          and depth < MAX_DEPTH):  # fmt: skip
+                        try:
+                            walk.push(os.open(name, FOLDER_FLAGS, dir_fd=folder), depth + 1)
+                        except OSError:
+                            pass
     for kind, flag in (("shm", "-m"), ("msg", "-q"), ("sem", "-s")):
         try:
             header, *rows = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()

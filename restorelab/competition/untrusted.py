@@ -18,6 +18,8 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+from restorelab.competition.trees import FOLDER_FLAGS, FolderWalk
+
 MB = 1 << 20
 MAX_DEPTH = 16
 MAX_ENTRIES = 10_000
@@ -95,9 +97,8 @@ def read_file(
 def open_folder(path: str | Path, folder_fd: int | None = None, name: str = "") -> int:
     """A descriptor of the folder ``path`` (not followed when it is a link); close it."""
     label = name or Path(path).name
-    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
-        return os.open(path, flags, dir_fd=folder_fd)
+        return os.open(path, FOLDER_FLAGS, dir_fd=folder_fd)
     except FileNotFoundError:
         raise UntrustedFileError(f"{label}: missing") from None
     except OSError:  # ELOOP or ENOTDIR: a link, a file, a FIFO, ...
@@ -117,42 +118,32 @@ def copy_tree(
     ``total_limit`` bytes in all (before they land on the disk)."""
     root = Path(source)
     target.mkdir(parents=True, exist_ok=True)
-    pending = [(open_folder(root), target, 0)]
     entries = total = 0
-    try:
-        while pending:
-            folder_fd, out, depth = pending.pop()
-            try:
-                names = _sorted_names(folder_fd, max_entries - entries)
-                entries += len(names)
-                if entries > max_entries:
-                    raise UntrustedFileError(f"{root.name}: over {max_entries} entries (refused)")
-                for name in names:
-                    label = str((out / name).relative_to(target))
-                    try:
-                        mode = os.stat(name, dir_fd=folder_fd, follow_symlinks=False).st_mode
-                    except FileNotFoundError:
-                        continue
-                    if stat.S_ISDIR(mode) and depth + 1 > max_depth:
+    with FolderWalk(open_folder(root), target) as walk:
+        for folder_fd, depth, out in walk:
+            names = _sorted_names(folder_fd, max_entries - entries)
+            entries += len(names)
+            if entries > max_entries:
+                raise UntrustedFileError(f"{root.name}: over {max_entries} entries (refused)")
+            for name in names:
+                label = str((out / name).relative_to(target))
+                try:
+                    mode = os.stat(name, dir_fd=folder_fd, follow_symlinks=False).st_mode
+                except FileNotFoundError:
+                    continue
+                if stat.S_ISDIR(mode) and depth + 1 > max_depth:
+                    raise UntrustedFileError(f"{root.name}/{label}: deeper than {max_depth} levels")
+                if stat.S_ISDIR(mode):
+                    (out / name).mkdir()
+                    walk.push(open_folder(name, folder_fd, label), depth + 1, out / name)
+                elif stat.S_ISREG(mode):
+                    size = _copy_file(name, folder_fd, label, out / name, file_limit,
+                                      total_limit - total)  # fmt: skip
+                    if size is None:
                         raise UntrustedFileError(
-                            f"{root.name}/{label}: deeper than {max_depth} levels"
+                            f"{root.name}: over {total_limit / MB:g} MB in all (refused)"
                         )
-                    if stat.S_ISDIR(mode):
-                        (out / name).mkdir()
-                        pending.append((open_folder(name, folder_fd, label), out / name, depth + 1))
-                    elif stat.S_ISREG(mode):
-                        size = _copy_file(name, folder_fd, label, out / name, file_limit,
-                                          total_limit - total)  # fmt: skip
-                        if size is None:
-                            raise UntrustedFileError(
-                                f"{root.name}: over {total_limit / MB:g} MB in all (refused)"
-                            )
-                        total += size
-            finally:
-                os.close(folder_fd)
-    finally:
-        for folder_fd, _, _ in pending:
-            os.close(folder_fd)
+                    total += size
 
 
 def _sorted_names(folder_fd: int, at_most: int) -> list[str]:
