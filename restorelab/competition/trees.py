@@ -2,11 +2,12 @@
 
 Taught in the course appendix ("Running the competition"). A team's run can leave a tree of
 any depth or width (a recursive walk dies of RecursionError past ~1,000 levels) and, in the
-fallback without bubblewrap, files in the machine's world-writable folders. :func:`entries`
-walks a work folder for the watchdog, bounded in depth and entries; :func:`remove_tree` and
-:func:`remove_user_files` remove what a run left, through folder descriptors (``openat`` with
-``O_NOFOLLOW``), so a link swapped in by another user mid-way never leads the grader (root)
-outside the tree.
+fallback without bubblewrap, files in the machine's world-writable folders.
+:func:`walk_entries` walks a work folder for the watchdog, bounded in depth and entries;
+:func:`remove_tree` and :func:`remove_user_files` remove what a run left, through folder
+descriptors (``openat`` with ``O_NOFOLLOW``), so a link swapped in by another user mid-way never
+leads the grader (root) outside the tree. :class:`FolderWalk` is the descriptor walk that
+:func:`remove_user_files` and :func:`restorelab.competition.untrusted.copy_tree` share.
 """
 
 from __future__ import annotations
