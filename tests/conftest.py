@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import socket
+import sys
 
 import pytest
 import torch
@@ -55,3 +56,20 @@ def datasets_dir():
             f"benchmark folder {SHARED} is missing (only the course's own machines have it)"
         )
     return SHARED
+
+
+@pytest.fixture
+def python_others_cannot_run(tmp_path, monkeypatch):
+    """As root: the grader's Python behind a 0700 folder (a link to this one), as under a 0700
+    /root, so the sandbox user cannot run it; ``fallback_uid`` asks afresh before and after."""
+    if os.geteuid() != 0:
+        pytest.skip("only root could run submissions as root")
+    from restorelab.competition import sandbox
+
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    (closed / "python").symlink_to(sys.executable)
+    monkeypatch.setattr(sandbox.sys, "executable", str(closed / "python"))
+    sandbox.fallback_uid.cache_clear()
+    yield
+    sandbox.fallback_uid.cache_clear()

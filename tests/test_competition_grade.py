@@ -262,24 +262,13 @@ def test_fallback_without_bwrap_warns_and_still_limits(course, capsys, graded_or
     assert Truth(course / "comp" / "private").names  # the truth still checks out
 
 
-def test_the_fallback_refuses_to_grade_as_root_with_a_python_others_cannot_run(
-    course, capsys, monkeypatch, tmp_path
-):
-    if os.geteuid() != 0:
-        pytest.skip("only root could run submissions as root")
-    closed = tmp_path / "closed"
-    closed.mkdir(mode=0o700)
-    (closed / "python").symlink_to(sys.executable)
-    monkeypatch.setattr(sandbox.sys, "executable", str(closed / "python"))
-    sandbox.fallback_uid.cache_clear()
-    try:
-        status = main(["competition", "grade", str(course / "submissions"),
-                       "--public", str(course / "comp" / "public"),
-                       "--private", str(course / "comp" / "private"),
-                       "--results", str(course / "refused"), "--isolation", "rlimits",
-                       "--team", "alpha"])  # fmt: skip
-    finally:
-        sandbox.fallback_uid.cache_clear()
+@pytest.mark.usefixtures("python_others_cannot_run")
+def test_the_fallback_refuses_to_grade_as_root_with_a_python_others_cannot_run(course, capsys):
+    status = main(["competition", "grade", str(course / "submissions"),
+                   "--public", str(course / "comp" / "public"),
+                   "--private", str(course / "comp" / "private"),
+                   "--results", str(course / "refused"), "--isolation", "rlimits",
+                   "--team", "alpha"])  # fmt: skip
     error = capsys.readouterr().err
     assert status != 0 and "never runs submissions as root" in error and "bubblewrap" in error
     assert not (course / "refused" / "teams").exists()  # no team was run

@@ -194,22 +194,13 @@ def test_the_memory_limit_counts_memory_not_the_work_folders_files(
         assert "over the 200 MB limit" in outcome.reason  # the watchdog's, not the kernel's kill
 
 
-def test_the_fallback_never_runs_a_command_as_root(tmp_path, monkeypatch):
+@pytest.mark.usefixtures("python_others_cannot_run")
+def test_the_fallback_never_runs_a_command_as_root(tmp_path):
     """As root, with a Python the sandbox user cannot reach (behind a 0700 folder), the fallback
     raises before it starts anything, saying why and what to do."""
-    if os.geteuid() != 0:
-        pytest.skip("only root could run a command as root")
-    closed = tmp_path / "closed"
-    closed.mkdir(mode=0o700)
-    (closed / "python").symlink_to(sys.executable)
-    monkeypatch.setattr(sandbox.sys, "executable", str(closed / "python"))
-    sandbox.fallback_uid.cache_clear()
-    try:
-        with pytest.raises(PermissionError, match="never runs submissions as root"):
-            run([sys.executable, "-c", "open('ran', 'w')"], Mounts(work=tmp_path),
-                LIMITS, tmp_path / "log", "rlimits", sandbox.BASE_UID)  # fmt: skip
-    finally:
-        sandbox.fallback_uid.cache_clear()
+    with pytest.raises(PermissionError, match="never runs submissions as root"):
+        run([sys.executable, "-c", "open('ran', 'w')"], Mounts(work=tmp_path), LIMITS,
+            tmp_path / "log", "rlimits", sandbox.BASE_UID)  # fmt: skip
     assert not (tmp_path / "ran").exists() and not (tmp_path / "log").exists()
 
 

@@ -414,7 +414,8 @@ def grade_class(
     mode = sandbox.choose_isolation(isolation)
     if mode == "rlimits":
         _check_closed(Path(private))
-        sandbox.fallback_uid(sandbox.BASE_UID)  # refuses before any team when it would be root
+        with sandbox.sandbox_user() as uid:  # refuses before any team when it would be root
+            sandbox.fallback_uid(uid)
     limits = limits or sandbox.Limits()
 
     def one(team: str) -> dict:
