@@ -121,15 +121,20 @@ def _user_files(uid: int) -> list[str]:
     return found
 
 
-def _start(script: str, work: Path, command: list[str]) -> list[str]:
+def _start(script: str, work: Path, command: list[str], files: dict[str, bytes] | None = None
+           ) -> list[str]:  # fmt: skip
     if script:
         shutil.copyfile(FIXTURES / f"{script}.py", work / "team.py")
+    for name, data in (files or {}).items():
+        (work / name).write_bytes(data)
     return command
 
 
 def _run(script: str, work: Path, isolation: str, python: str, tmpfs: bool = True,
-         command: list[str] | None = None) -> tuple[Outcome, str]:  # fmt: skip
-    """Run a fixture (or ``command``) in a fresh work folder (a tmpfs, else a plain folder);
+         command: list[str] | None = None, files: dict[str, bytes] | None = None
+         ) -> tuple[Outcome, str]:  # fmt: skip
+    """Run a fixture (or ``command``) in a fresh work folder (a tmpfs, else a plain folder)
+    holding ``files`` (name: bytes, written by us as the grader writes a team's files);
     (outcome, log). Checks that no process of the sandbox user is left when run returns, and
     no file when its lease ends."""
     log, mounts = work.parent / f"{work.name}.log", Mounts(work=work, read_only=python_paths())
@@ -138,7 +143,7 @@ def _run(script: str, work: Path, isolation: str, python: str, tmpfs: bool = Tru
         if tmpfs:
             with work_folder(work, LIMITS) as folder:
                 assert folder.mounted, folder.warning
-                argv = _start(script, work, command or [python, "-c", RUN_TEAM])
+                argv = _start(script, work, command or [python, "-c", RUN_TEAM], files)
                 outcome = run(argv, mounts, LIMITS, log, isolation, uid, env, folder=folder)
                 assert running_processes(uid) == []
                 info = os.stat(work)  # the run's user's alone: no other team's run reads it
@@ -173,23 +178,26 @@ def test_the_kernel_stops_each_hostile_script(script, isolation, python, tmp_pat
         assert LIMITS.memory_mb < outcome.peak_mb <= 1.05 * (LIMITS.memory_mb + LIMITS.disk_mb)
 
 
-# (MB held in anonymous memory, MB written to the tmpfs work folder) -> status: the memory limit
-# is on memory alone, whatever the work folder holds (its files count against the disk limit)
-MEMORY_AND_FILES = {(220, 0): "memory", (170, 40): "ok"}
+# (MB held in anonymous memory, MB the run writes to its tmpfs work folder, MB of files the team
+# handed in, there before the run) -> status: the memory limit is on memory alone, whatever the
+# work folder holds (its files count against the disk limit), and handing in files buys none
+MEMORY_AND_FILES = {(220, 0, 0): "memory", (170, 40, 0): "ok", (220, 0, 40): "memory"}
 
 
 @pytest.mark.parametrize("isolation", ISOLATIONS)
-@pytest.mark.parametrize(("held_mb", "written_mb"), MEMORY_AND_FILES)
+@pytest.mark.parametrize(("held_mb", "written_mb", "given_mb"), MEMORY_AND_FILES)
 def test_the_memory_limit_counts_memory_not_the_work_folders_files(
-    held_mb, written_mb, isolation, python, tmp_path
+    held_mb, written_mb, given_mb, isolation, python, tmp_path
 ):
     """The cgroup's cap is memory + disk (tmpfs pages are charged to it), so memory between the
-    two is the watchdog's to stop; files in the tmpfs, under the disk limit, are not memory."""
+    two is the watchdog's to stop; files the run writes in the tmpfs are not memory, and files
+    put there before it (charged to the grader) do not make room for more."""
     _needs_kernel_limits(isolation)
     command = [python, "-c", f"import time; open('out.bin', 'wb').write(b'f' * ({written_mb} << "
                f"20)); held = b'm' * ({held_mb} << 20); time.sleep(2)"]  # fmt: skip
-    outcome, log = _run("", tmp_path / "work", isolation, python, command=command)
-    assert outcome.status == MEMORY_AND_FILES[held_mb, written_mb], (outcome, log[-500:])
+    given = {"handed_in.bin": b"g" * (given_mb << 20)} if given_mb else {}
+    outcome, log = _run("", tmp_path / "work", isolation, python, command=command, files=given)
+    assert outcome.status == MEMORY_AND_FILES[held_mb, written_mb, given_mb], (outcome, log[-500:])
     if outcome.status == "memory":
         assert "over the 200 MB limit" in outcome.reason  # the watchdog's, not the kernel's kill
 

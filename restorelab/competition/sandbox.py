@@ -35,8 +35,8 @@ Limits enforced by the kernel where we are root (:mod:`.cgroup`, :func:`work_fol
   folder, so deleted-but-open files, sparse files filled in and heaps of empty files all count
   and the run gets ``ENOSPC`` ("disk"). tmpfs pages are charged to the memory cgroup of the
   process that writes them, so the run's cgroup allows ``memory_mb + disk_mb`` when its folder
-  is a tmpfs, and the watchdog stops a run whose memory outside that folder passes
-  ``memory_mb`` (a cgroup pressed against its cap can thrash for many CPU seconds before the
+  is a tmpfs, and the watchdog stops a run whose memory, less the files it wrote in that
+  folder, passes ``memory_mb`` (a cgroup pressed against its cap can thrash for many CPU seconds before the
   kernel kills anything).
 
 Always: wall time and CPU time (the watchdog, ``RLIMIT_CPU``), ``RLIMIT_DATA`` (twice the memory
@@ -143,8 +143,9 @@ class WorkFolder:
         return None
 
     def used_bytes(self) -> int:
-        """Bytes the files in the tmpfs hold now (0 when it is a plain folder): tmpfs pages are
-        charged to the run's memory cgroup, and the watchdog takes them off its memory use."""
+        """Bytes the files in the tmpfs hold now (0 when it is a plain folder): the pages a run
+        writes there are charged to its memory cgroup, and the watchdog takes them off its
+        memory use."""
         if not self.mounted:
             return 0
         info = os.statvfs(self.path)
@@ -516,6 +517,7 @@ class _Watch:
     work: Path
     log: object
     start: float
+    given: int = 0  # bytes the work folder held before the run: written by us, charged to us
     peak: int = 0
 
 
@@ -533,13 +535,14 @@ def _disk(watch: _Watch, limits: Limits) -> str | None:
 def _broken_limit(watch: _Watch, limits: Limits) -> tuple[str, str]:
     """("ok", "") while the run keeps to ``limits``, else (the limit's name, what happened);
     ``watch.peak`` keeps the most memory seen (with a cgroup: its anonymous and shared memory
-    less the files of the tmpfs work folder, which the disk limit bounds)."""
+    less what the tmpfs work folder has grown by since the start, the files the run wrote,
+    which the disk limit bounds; the files the grader put there are charged to the grader)."""
     group = watch.group
     rss, threads, cpu = _tree_usage(watch.process, group)
     used = rss
-    if group is not None:  # the cgroup also holds the tmpfs work folder's files: not memory
-        in_folder = watch.folder.used_bytes() if watch.folder is not None else 0
-        used = max(0, group.unreclaimable_bytes() - in_folder)
+    if group is not None:  # the cgroup also holds the files the run wrote in its tmpfs folder
+        written = watch.folder.used_bytes() - watch.given if watch.folder is not None else 0
+        used = max(0, group.unreclaimable_bytes() - max(0, written))
     watch.peak = max(watch.peak, used)
     if time.monotonic() - watch.start > limits.wall_seconds:
         return "timeout", f"ran past the {limits.wall_seconds:g} s wall-time limit"
@@ -616,7 +619,8 @@ def run(
                 argv, cwd=cwd or work, env=env, stdout=out, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, preexec_fn=_preexec(limits, drop, group),
             )  # fmt: skip
-            watch = _Watch(psutil.Process(popen.pid), group, folder, work, out, start)
+            given = folder.used_bytes() if folder is not None else 0
+            watch = _Watch(psutil.Process(popen.pid), group, folder, work, out, start, given)
             while popen.poll() is None:
                 status, reason = _broken_limit(watch, limits)
                 if status != "ok":
