@@ -36,8 +36,8 @@ Limits enforced by the kernel where we are root (:mod:`.cgroup`, :func:`work_fol
   and the run gets ``ENOSPC`` ("disk"). tmpfs pages are charged to the memory cgroup of the
   process that writes them, so the run's cgroup allows ``memory_mb + disk_mb`` when its folder
   is a tmpfs, and the watchdog stops a run whose memory, less the files it wrote in that
-  folder, passes ``memory_mb`` (a cgroup pressed against its cap can thrash for many CPU seconds before the
-  kernel kills anything).
+  folder, passes ``memory_mb`` (a cgroup pressed against its cap can thrash for many CPU
+  seconds before the kernel kills anything).
 
 Always: wall time and CPU time (the watchdog, ``RLIMIT_CPU``), ``RLIMIT_DATA`` (twice the memory
 limit plus 1 GB per process), processes (``RLIMIT_NPROC``), the size of any one file
@@ -386,20 +386,24 @@ def _preexec(limits: Limits, uid: int | None, group: RunCgroup | None) -> Callab
     return apply
 
 
-@lru_cache(maxsize=8)
+_RUNS_FOR_OTHERS: dict[str, bool] = {}  # interpreter -> whether a sandbox user can run it
+
+
 def fallback_uid(uid: int) -> int | None:
     """The uid the fallback runs as: ``uid`` when we are root, None when we are not (the run is
-    then our own). Raises :class:`PermissionError` when we are root and ``uid`` cannot run this
-    Python: the fallback never runs a submission as root."""
+    then our own). Raises :class:`PermissionError` when we are root and sandbox users cannot
+    run this Python (probed once per interpreter, as ``uid``): the fallback never runs a
+    submission as root."""
     if os.geteuid() != 0:
         return None
-    try:
-        done = subprocess.run([sys.executable, "-c", "import restorelab"], timeout=60,
-                              preexec_fn=_preexec(Limits(), uid, None), capture_output=True)  # fmt: skip
-        usable = done.returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        usable = False
-    if not usable:
+    if sys.executable not in _RUNS_FOR_OTHERS:
+        try:
+            done = subprocess.run([sys.executable, "-c", "import restorelab"], timeout=60,
+                                  preexec_fn=_preexec(Limits(), uid, None), capture_output=True)  # fmt: skip
+            _RUNS_FOR_OTHERS[sys.executable] = done.returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            _RUNS_FOR_OTHERS[sys.executable] = False
+    if not _RUNS_FOR_OTHERS[sys.executable]:
         raise PermissionError(
             f"uid {uid} cannot run {sys.executable} (a parent folder closed to other users?), "
             "and the rlimits fallback never runs submissions as root (they could read the "
