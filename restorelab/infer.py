@@ -8,6 +8,8 @@ averages the outputs of the eight flips and quarter turns of the input (chapter 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -47,6 +49,7 @@ def predict(
     overlap: int = 16,
     amp: bool = False,
     self_ensemble: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
     """Run ``model`` on (C, H, W) or (N, C, H, W) in eval mode; returns the output on the input's device.
 
@@ -55,6 +58,7 @@ def predict(
     cut); :func:`check_tile` refuses tiles that move on too little. ``amp``: bf16/fp16 autocast on CUDA.
     ``self_ensemble``: the mean of the model's outputs for the 8 :data:`DIHEDRAL` symmetries of
     the input, each turned back (Lim et al. 2017's self-ensemble; 8 times the work).
+    ``progress(done, total)`` is called after each pass of the model (a tile, for one symmetry).
     """
     check_tile(tile, overlap)
     if image.ndim not in (3, 4):
@@ -64,28 +68,54 @@ def predict(
     single = image.ndim == 3
     x = image[None] if single else image
     device = model_device(model)
+    tick = _counter(
+        progress, (len(DIHEDRAL) if self_ensemble else 1) * _tile_count(x, tile, overlap)
+    )
     was_training = model.training
     model.eval()
     try:
         with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
             if self_ensemble:
                 outputs = (
-                    _turn_back(_run(model, _turn(x, *symmetry), device, tile, overlap), *symmetry)
-                    for symmetry in DIHEDRAL
+                    _turn_back(_run(model, _turn(x, *sym), device, tile, overlap, tick), *sym)
+                    for sym in DIHEDRAL
                 )
                 out = sum(outputs) / len(DIHEDRAL)
             else:
-                out = _run(model, x, device, tile, overlap)
+                out = _run(model, x, device, tile, overlap, tick)
     finally:
         model.train(was_training)
     out = out.to(image.device)
     return out[0] if single else out
 
 
-def _run(model: nn.Module, x: torch.Tensor, device: torch.device, tile: int, overlap: int):
+def _run(model: nn.Module, x: torch.Tensor, device: torch.device, tile: int, overlap: int,
+         tick: Callable[[], None]) -> torch.Tensor:  # fmt: skip
     if tile and max(x.shape[-2:]) > tile:
-        return _tiled(model, x, device, tile, overlap)
-    return model(x.to(device)).float()
+        return _tiled(model, x, device, tile, overlap, tick)
+    out = model(x.to(device)).float()
+    tick()
+    return out
+
+
+def _tile_count(x: torch.Tensor, tile: int, overlap: int) -> int:
+    """How many passes of the model :func:`_run` makes for ``x`` (the same for every turn)."""
+    h, w = x.shape[-2:]
+    if not tile or max(h, w) <= tile:
+        return 1
+    return len(_starts(h, tile, tile - overlap)) * len(_starts(w, tile, tile - overlap))
+
+
+def _counter(progress: Callable[[int, int], None] | None, total: int) -> Callable[[], None]:
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    return tick
 
 
 def _turn(x: torch.Tensor, mirror: bool, turns: int) -> torch.Tensor:
@@ -104,7 +134,8 @@ def _starts(size: int, tile: int, step: int) -> list[int]:
     return starts + [size - tile]
 
 
-def _tiled(model: nn.Module, x: torch.Tensor, device: torch.device, tile: int, overlap: int):
+def _tiled(model: nn.Module, x: torch.Tensor, device: torch.device, tile: int, overlap: int,
+           tick: Callable[[], None]) -> torch.Tensor:  # fmt: skip
     """Tiles overlapping by ``overlap``; each keeps only its part away from the seams.
 
     Every output pixel comes from the tile in which it lies at least ``overlap // 2`` pixels
@@ -119,6 +150,7 @@ def _tiled(model: nn.Module, x: torch.Tensor, device: torch.device, tile: int, o
         for left in _starts(w, tile, step):
             patch = x[..., top : top + tile, left : left + tile].to(device)
             y = model(patch).float()
+            tick()
             scale = y.shape[-1] // patch.shape[-1]
             if out is None:
                 out = torch.empty(n, y.shape[1], h * scale, w * scale, device=device)

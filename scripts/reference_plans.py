@@ -31,6 +31,7 @@ weights, `pack` cuts the archive into parts of at most 15 MB), and the cards say
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
 import shutil
 import time
@@ -44,6 +45,7 @@ from restorelab import descanning, pretrained
 from restorelab.models import count_params
 from restorelab.train import TrainConfig, fast_settings, read_checkpoint
 
+RUNS_AT_ONCE = "RESTORELAB_RUNS_AT_ONCE"  # set by `train` for the runs it starts
 CHUNKS = 20  # a modern job checks the clock after every 1/CHUNKS of its steps
 
 
@@ -228,9 +230,21 @@ def target(what: str, value: float | None, threshold: float, higher: bool) -> di
 
 
 def hardware(device: torch.device) -> str:
-    name = (
-        torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else platform.processor() or "CPU"
-    )
-    return f"{name}, shared by {len(JOBS)} runs at once"
+    """The machine a run trained on, for its card: the GPU's name, or the CPU's and its cores;
+    and how many runs shared it (``train`` tells its runs in ``RUNS_AT_ONCE``)."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        models = [
+            line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")
+        ]
+        name = f"{models[0] if models else platform.processor() or 'CPU'}, {os.cpu_count()} cores"
+    runs = int(os.environ.get(RUNS_AT_ONCE, "1"))
+    return f"{name}, shared by {runs} runs at once" if runs > 1 else name
+
+
+def _cpuinfo() -> list[str]:
+    try:
+        return Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return []

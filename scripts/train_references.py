@@ -53,6 +53,7 @@ from reference_plans import (
     DRY,
     GPU,
     JOBS,
+    RUNS_AT_ONCE,
     Context,
     hardware,
     retried_in_fp32_eager,
@@ -151,6 +152,7 @@ def train_all(args: argparse.Namespace) -> None:
         raise SystemExit(f"{args.out}: a dry run never writes into the package's weights")
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.time()
+    record_command(args.out, sys.argv[1:])
     if any(n in DESCAN_JOBS for n in names):
         render_pages(plan, args.out / "pages.pt")
         print(f"pages rendered in {time.time() - started:.0f} s", flush=True)
@@ -159,7 +161,7 @@ def train_all(args: argparse.Namespace) -> None:
     # each job its share of the cores, for its kernels and for torch.compile's workers (by
     # default every process would start a compile worker per core: 12 x 16 on the GPU machine)
     env = {**os.environ, "OMP_NUM_THREADS": threads, "TORCHINDUCTOR_COMPILE_THREADS": threads,
-           "PYTHONUNBUFFERED": "1"}  # fmt: skip
+           "PYTHONUNBUFFERED": "1", RUNS_AT_ONCE: str(len(names))}  # fmt: skip
     procs = {}
     for name in names:
         command = [sys.executable, __file__, "run", name, "--data", str(args.data), "--out",
@@ -176,6 +178,19 @@ def train_all(args: argparse.Namespace) -> None:
             proc.terminate()  # best.pt and last.pt stay: the run can be resumed or published
             code = f"{proc.wait()} (stopped at the deadline)"
         print(f"{name}: exit {code} after {time.time() - started:.0f} s", flush=True)
+
+
+def record_command(out: Path, argv: list[str]) -> None:
+    """Keep the ``train`` command that trained ``out``'s runs (``out/train.json``) for the cards."""
+    command = " ".join(["python scripts/train_references.py", *argv])
+    (out / "train.json").write_text(json.dumps({"command": command}, indent=2) + "\n")
+
+
+def trained_by(folder: Path) -> str:
+    """The ``train`` command that trained the run in ``folder`` (its parent's train.json)."""
+    recorded = folder.parent / "train.json"
+    command = json.loads(recorded.read_text())["command"] if recorded.exists() else None
+    return f"{command or 'python scripts/train_references.py train'} (job {folder.name})"
 
 
 def run_job(args: argparse.Namespace) -> None:
@@ -373,8 +388,7 @@ def publish_modern(name: str, entries: list[dict], weights: Path, hosted: Path) 
         "name": name, **{k: v for k, v in main.items() if k not in skip},
         **{k: run[k] for k in ("wall_seconds", "hardware", "torch", "commit", "date",
                                "settings")},
-        "command": "python scripts/train_references.py train --minutes 5 (job "
-                   f"{Path(main['folder']).name})",
+        "command": trained_by(Path(main["folder"])),
         "evaluation": seed_table(entries) | {k: main["evaluation"][k] for k in
                                              ("damaged_psnr", "mean_fill_psnr")}
         if "seed" in main else main["evaluation"],

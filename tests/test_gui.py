@@ -131,8 +131,10 @@ def test_self_ensemble_averages_the_eight_flips_and_rotations_of_the_model():
                             self_ensemble=True)  # fmt: skip
     assert torch.equal(averaged.run(lr, None), expected)
     assert not torch.equal(plain.run(lr, None), expected)  # the flag reaches the model
-    status, result = handle(Request("sr", self_ensemble=True))
+    passes = []
+    status, result = handle(Request("sr", self_ensemble=True), progress=lambda *p: passes.append(p))
     assert status.startswith("Restored with **srcnn-x2 with self-ensemble (x8)**"), status
+    assert passes == [(done, 8) for done in range(1, 9)]  # the page's progress bar: one per turn
     status, _ = handle(Request("jpeg", "baseline", self_ensemble=True))
     assert status.endswith("Self-ensemble is for trained models: not used."), status
 

@@ -51,6 +51,21 @@ def test_self_ensemble_turns_any_model_into_one_that_commutes_with_flips_and_tur
     assert (tiled - ensemble).abs().max() < 1e-5  # tiles inside each of the 8 runs
 
 
+@pytest.mark.parametrize(
+    ("tile", "self_ensemble"), [(0, False), (32, False), (0, True), (32, True)]
+)
+def test_progress_counts_every_pass_of_the_model(tile, self_ensemble):
+    model = Upscale2()
+    passes = []
+    model.register_forward_hook(lambda *_: passes.append(1))
+    calls = []
+    predict(model, torch.rand(1, 3, 70, 90), tile=tile, overlap=8, self_ensemble=self_ensemble,
+            progress=lambda done, total: calls.append((done, total)))  # fmt: skip
+    total = len(passes)
+    assert total == (8 if self_ensemble else 1) * (12 if tile else 1)  # 3 x 4 tiles of 32
+    assert calls == [(done, total) for done in range(1, total + 1)]
+
+
 def test_predict_keeps_single_image_layout():
     model = models.build("srcnn", features=(4, 4)).eval()
     assert predict(model, torch.rand(1, 20, 21)).shape == (1, 20, 21)

@@ -46,8 +46,10 @@ def test_embedded_crops_are_fixed_by_the_seed_and_labelled_by_photo():
     windows = brick.unfold(1, 32, 1).unfold(2, 32, 1)  # (3, H', W', 32, 32)
     found = (windows == patch[:, None, None]).flatten(3).all(3).all(0)
     assert found.any()  # the crop is a window of its photo
-    with pytest.raises(ValueError, match="smaller"):
-        list(embedded_crops(1, 200, names=("text",)))
+    # "text" is 172 x 448: chapter 8's full setting (512 px crops) enlarges it, never fails
+    (large, label), *_ = embedded_crops(1, 512, names=("text",))
+    assert large.shape == (3, 512, 512) and label == 0
+    assert 0 <= float(large.min()) and float(large.max()) <= 1
 
 
 def test_labelled_needs_one_label_per_item():

@@ -30,12 +30,12 @@ def embedded_crops(
 ) -> Iterator[tuple[torch.Tensor, int]]:
     """``count`` random ``size`` x ``size`` crops of the embedded photos ``names``, each with the
     index of its photo in ``names`` as label; the photos take turns, so every class has
-    ``count / len(names)`` crops (rounded). The same ``seed`` gives the same crops."""
+    ``count / len(names)`` crops (rounded). A photo whose shorter side is below ``size`` is
+    enlarged first (:func:`shorter_side_to`): "text" is 172 px high, and chapter 8's full
+    setting crops 512 px. The same ``seed`` gives the same crops."""
     photos = [to_tensor(load_photo(name)) for name in names]
     photos = [p.expand(3, -1, -1) if p.shape[0] == 1 else p for p in photos]
-    small = [name for name, p in zip(names, photos, strict=True) if min(p.shape[-2:]) < size]
-    if small:
-        raise ValueError(f"embedded photos {small} are smaller than the {size}px crops")
+    photos = [shorter_side_to(p, size) if min(p.shape[-2:]) < size else p for p in photos]
     rng = np.random.default_rng(seed)
     for i in range(count):
         label = i % len(photos)
@@ -45,15 +45,22 @@ def embedded_crops(
         yield photo[:, top : top + size, left : left + size].clone(), label
 
 
+def shorter_side_to(image: torch.Tensor, size: int) -> torch.Tensor:
+    """(C, H, W) in [0, 1] -> the image resized (antialiased bicubic, aspect kept) so that its
+    shorter side is ``size`` pixels."""
+    h, w = image.shape[-2:]
+    scale = size / min(h, w)
+    if scale == 1:
+        return image
+    new = (max(size, round(h * scale)), max(size, round(w * scale)))
+    return F.interpolate(image[None], size=new, mode="bicubic", antialias=True,
+                         align_corners=False)[0].clamp(0, 1)  # fmt: skip
+
+
 def centre_square(image: torch.Tensor, size: int) -> torch.Tensor:
     """(C, H, W) -> (C, size, size): shorter side resized to ``size`` (antialiased bicubic),
     then the centre cut out (the project's 512x512 WikiArt crops)."""
-    h, w = image.shape[-2:]
-    scale = size / min(h, w)
-    if scale != 1:
-        new = (max(size, round(h * scale)), max(size, round(w * scale)))
-        image = F.interpolate(image[None], size=new, mode="bicubic", antialias=True,
-                              align_corners=False)[0].clamp(0, 1)  # fmt: skip
+    image = shorter_side_to(image, size)
     h, w = image.shape[-2:]
     top, left = (h - size) // 2, (w - size) // 2
     return image[:, top : top + size, left : left + size]

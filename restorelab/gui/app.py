@@ -119,10 +119,15 @@ def build_app(
             return [*zoomed, *[None] * (3 - len(zoomed))]
 
         def on_run(name, path, key, model, clean, averaged, number, mode, drawn, original, x, y,
-                   fraction):  # fmt: skip
+                   fraction, progress=gr.Progress()):  # noqa: B008 (Gradio reads the default)  # fmt: skip
             request = Request(key, model, name, path, bool(clean), _layers(drawn, mode),
                               int(number or 0), original, bool(averaged))  # fmt: skip
-            message, result = handle(request, checkpoints, device)
+
+            def passes(done: int, total: int) -> None:
+                if total > 1:  # tiles or the self-ensemble: worth a bar
+                    progress(done / total, desc=f"model pass {done} of {total}")
+
+            message, result = handle(request, checkpoints, device, passes)
             if result is None:
                 return message, None, None, None, None, None, "", []
             images = [result.degraded, result.output]

@@ -120,12 +120,17 @@ def _task(task: str) -> DemoTask:
 
 
 def load_restorer(
-    task: str, choice: str, device: str = "cpu", self_ensemble: bool = False
+    task: str,
+    choice: str,
+    device: str = "cpu",
+    self_ensemble: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Restorer:
     """The :class:`Restorer` of ``choice`` (see :func:`model_choices`) for ``task``.
 
     ``self_ensemble``: a trained model's output is the mean over the 8 flips and rotations of
-    its input (:func:`restorelab.infer.predict`; 8 times the work). Baselines ignore it."""
+    its input (:func:`restorelab.infer.predict`; 8 times the work). Baselines ignore it.
+    ``progress(done, total)``: called after each pass of a trained model (a tile, a turn)."""
     spec = _task(task)
     if choice == BASELINE or (choice == DEFAULT and spec.reference is None):
         return _baseline(task)
@@ -136,7 +141,7 @@ def load_restorer(
         raise DemoError(f"{Path(name).name}: trained for {type(trained_for).__name__}, not for "
                         f"{spec.label}; pick that task")  # fmt: skip
     label = Path(name).name + (" with self-ensemble (x8)" if self_ensemble else "")
-    return _model_restorer(task, label, model, trained_for, self_ensemble)
+    return _model_restorer(task, label, model, trained_for, self_ensemble, progress)
 
 
 @lru_cache(maxsize=8)
@@ -172,8 +177,10 @@ def _load_model(name: str, device: str) -> tuple[nn.Module, Task | None]:
 
 
 def _model_restorer(task: str, name: str, model: nn.Module, trained_for: Task | None,
-                    self_ensemble: bool) -> Restorer:  # fmt: skip
-    tiles = {"tile": TILE, "overlap": OVERLAP, "self_ensemble": self_ensemble}
+                    self_ensemble: bool, progress: Callable[[int, int], None] | None
+                    ) -> Restorer:  # fmt: skip
+    tiles = {"tile": TILE, "overlap": OVERLAP, "self_ensemble": self_ensemble,
+             "progress": progress}  # fmt: skip
     if task == "sr":
         return Restorer(name, lambda lr, _: trained_for.restore(model, lr, **tiles), True,
                         scale=trained_for.scale)  # fmt: skip
@@ -384,9 +391,11 @@ class Request:
     self_ensemble: bool = False
 
 
-def handle(request: Request, checkpoints: Sequence[str] = (), device: str = "cpu"
+def handle(request: Request, checkpoints: Sequence[str] = (), device: str = "cpu",
+           progress: Callable[[int, int], None] | None = None
            ) -> tuple[str, Restoration | None]:  # fmt: skip
     """Run ``request``: (a Markdown status line, the result or None). Never raises.
+    ``progress``: see :func:`load_restorer` (the page's progress bar).
 
     Only the restorers :func:`model_choices` offers are run (a client of the page's API cannot
     name another file on the server). Refusals say what was wrong; an unexpected error is shown
@@ -399,7 +408,8 @@ def handle(request: Request, checkpoints: Sequence[str] = (), device: str = "cpu
                 f"{request.choice!r} is not a model of this task; choose one of the list"
             )
         image = input_image(request.sample, request.upload)
-        restorer = load_restorer(request.task, request.choice, device, request.self_ensemble)
+        restorer = load_restorer(request.task, request.choice, device, request.self_ensemble,
+                                 progress)  # fmt: skip
         mask = None
         if request.task == "inpaint" and request.mask_layers is not None:
             mask = mask_from_layers(request.mask_layers, tuple(image.shape[-2:]))
