@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from restorelab.data.device_patches import DevicePatches, exact_uint8
 from restorelab.data.embedded import TRAIN_PHOTOS, load_photo
-from restorelab.io import to_tensor
+from restorelab.io import to_levels, to_tensor
 
 WIKIART = "huggan/wikiart"  # 81k paintings; columns image, artist, genre, style
 
@@ -31,11 +31,16 @@ def embedded_crops(
     """``count`` random ``size`` x ``size`` crops of the embedded photos ``names``, each with the
     index of its photo in ``names`` as label; the photos take turns, so every class has
     ``count / len(names)`` crops (rounded). A photo whose shorter side is below ``size`` is
-    enlarged first (:func:`shorter_side_to`): "text" is 172 px high, and chapter 8's full
-    setting crops 512 px. The same ``seed`` gives the same crops."""
+    enlarged first (:func:`shorter_side_to`; "text" is 172 px high, and chapter 8's full
+    setting crops 512 px), then rounded to 8-bit levels as a decoded file would be, so every
+    crop stays exact as bytes (:class:`~restorelab.data.DevicePatches` keeps them as uint8).
+    The same ``seed`` gives the same crops."""
     photos = [to_tensor(load_photo(name)) for name in names]
     photos = [p.expand(3, -1, -1) if p.shape[0] == 1 else p for p in photos]
-    photos = [shorter_side_to(p, size) if min(p.shape[-2:]) < size else p for p in photos]
+    photos = [
+        to_levels(shorter_side_to(p, size)).float() / 255 if min(p.shape[-2:]) < size else p
+        for p in photos
+    ]
     rng = np.random.default_rng(seed)
     for i in range(count):
         label = i % len(photos)

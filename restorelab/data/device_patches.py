@@ -85,7 +85,7 @@ class DevicePatches:
                     f"image {i}: {w}x{h} pixels, smaller than the {patch_size}px patch"
                 )
         exact = [exact_uint8(image) for image in images]
-        stored = exact if all(e is not None for e in exact) else [i.float() for i in images]
+        stored = exact if all(e is not None for e in exact) else [_unit(i) for i in images]
         self.scale = 255.0 if stored[0].dtype == torch.uint8 else 1.0
         flat = torch.cat([image.reshape(-1) for image in stored])
         self.device = torch.device(device)
@@ -157,6 +157,11 @@ class DevicePatches:
             return patches
         labels = self.labels[draws["image"]].to(self.device, non_blocking=True)
         return (*patches, labels) if self.split else (patches, labels)
+
+
+def _unit(image: torch.Tensor) -> torch.Tensor:
+    """float32 in [0, 1]: uint8 levels divided by 255, float images as they are."""
+    return image.float() / 255 if image.dtype == torch.uint8 else image.float()
 
 
 def _placement(flat: torch.Tensor, device: torch.device) -> torch.device:
