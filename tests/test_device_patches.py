@@ -76,6 +76,17 @@ def test_images_that_are_not_8_bit_stay_exact_in_float32():
     assert torch.equal(source.batch(0, 1)[0], images[0])
 
 
+def test_bytes_beside_images_that_are_not_8_bit_are_read_as_levels():
+    """A set mixing uint8 and float images (chapter 8's crops: most photos exact bytes, one
+    enlarged) is kept in float32, every image in [0, 1]: the bytes were once kept as 0-255."""
+    levels, smooth = PHOTOS[2], torch.rand(3, 17, 17, generator=GEN)
+    source = DevicePatches([levels, smooth], 17, augment=False, weights=[1, 0])
+    assert source.flat.dtype == torch.float32
+    assert torch.equal(source.batch(0, 2), (levels.float() / 255).expand(2, -1, -1, -1))
+    source = DevicePatches([levels, smooth], 17, augment=False, weights=[0, 1])
+    assert torch.equal(source.batch(0, 1)[0], smooth)
+
+
 def test_pairs_are_cut_at_the_same_place_and_split():
     pairs = [(image.float() / 255, 1 - image.float() / 255) for image in PHOTOS]
     source = PairedPatches(pairs, 16, length=10).on_device("cpu")
