@@ -190,14 +190,13 @@ def inpaint_data(plan: Plan) -> tuple[list, list[int], list, list[int]]:
     )
 
 
-def mean_fill_psnr(task, images: list, damage: list) -> float:
+def mean_fill_psnr(images: list, damage: list) -> float:
     """PSNR of filling every hole with the mean colour of the image's known pixels: a fill that
     takes its surroundings' colours must beat it."""
-    values = []
-    for image, (inputs, mask) in zip(images, damage, strict=True):
-        damaged, known = inputs[:-1], 1 - mask
-        colour = (damaged * known).sum((1, 2), keepdim=True) / known.sum().clamp(min=1)
-        values.append(metrics.psnr(damaged * known + colour * mask, image))
+    from restorelab.tasks.inpaint import mean_colour_fill
+
+    values = [metrics.psnr(mean_colour_fill(inputs), image)
+              for image, (inputs, _) in zip(images, damage, strict=True)]  # fmt: skip
     return sum(values) / len(values)
 
 
@@ -213,7 +212,7 @@ def run_inpaint(job: str, ctx: Context) -> None:
     task = Inpainting(crop=plan.crop, mask=MaskConfig(coverage=(0.1, 0.4), noise_sigma=(0.0, 10.0)))
     damage = task.fixed_damage(val)
     damaged_psnr = mean_scores(task.evaluate(None, val, damage=damage))["psnr"]
-    fill_psnr = mean_fill_psnr(task, val, damage)
+    fill_psnr = mean_fill_psnr(val, damage)
     clusters_file = ctx.out.parent / "inpaint-seed0" / "clusters.json"
     zeros, val_zeros = [0] * len(train), [0] * len(val)
     order = ["BASELINE", "REAL", "MAX_CLASS"] if seed == 0 else ["BASELINE", "MAX_CLASS", "REAL"]

@@ -175,3 +175,15 @@ def test_wikiart_offline_says_what_to_do(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", offline)
     with pytest.raises(RuntimeError, match="needs the internet.*embedded_crops"):
         next(stream_wikiart(1))
+
+
+def test_the_mean_colour_fill_keeps_the_known_pixels_and_fills_holes_with_their_mean():
+    from restorelab.tasks.inpaint import mean_colour_fill
+
+    image, mask = torch.rand(3, 16, 16), torch.zeros(1, 16, 16)
+    mask[:, 4:8, 2:12] = 1
+    fill = mean_colour_fill(torch.cat([image * (1 - mask), mask]))
+    known = mask[0] == 0
+    assert torch.equal(fill[:, known], image[:, known])
+    holes = fill[:, ~known]
+    assert torch.allclose(holes, image[:, known].mean(1, keepdim=True).expand_as(holes))

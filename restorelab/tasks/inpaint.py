@@ -123,3 +123,13 @@ class Inpainting:
                     value = lpips(restored.to(device), image[None].to(device))
                 scores["lpips"].append(float(value))
         return scores
+
+
+def mean_colour_fill(inputs: torch.Tensor) -> torch.Tensor:
+    """The simplest fill a network must beat (chapter 8): every hole of a model input
+    (C + 1, H, W) (the damaged image and its mask, as :meth:`Inpainting.damage` makes it)
+    filled with the mean colour of the image's known pixels -> (C, H, W) in [0, 1]."""
+    damaged, mask = inputs[:-1], inputs[-1:]
+    known = 1 - mask
+    colour = (damaged * known).sum((1, 2), keepdim=True) / known.sum().clamp(min=1)
+    return damaged * known + colour * mask
