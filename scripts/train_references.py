@@ -181,16 +181,21 @@ def train_all(args: argparse.Namespace) -> None:
 
 
 def record_command(out: Path, argv: list[str]) -> None:
-    """Keep the ``train`` command that trained ``out``'s runs (``out/train.json``) for the cards."""
-    command = " ".join(["python scripts/train_references.py", *argv])
-    (out / "train.json").write_text(json.dumps({"command": command}, indent=2) + "\n")
+    """Add the ``train`` command that trains ``out``'s runs to ``out/train.json`` (a resumed
+    run keeps the commands before it), for the cards."""
+    recorded = out / "train.json"
+    commands = json.loads(recorded.read_text())["commands"] if recorded.exists() else []
+    commands.append(" ".join(["python scripts/train_references.py", *argv]))
+    recorded.write_text(json.dumps({"commands": commands}, indent=2) + "\n")
 
 
 def trained_by(folder: Path) -> str:
-    """The ``train`` command that trained the run in ``folder`` (its parent's train.json)."""
+    """The ``train`` commands that trained the run in ``folder`` (its parent's train.json), in
+    order: a resumed run lists each."""
     recorded = folder.parent / "train.json"
-    command = json.loads(recorded.read_text())["command"] if recorded.exists() else None
-    return f"{command or 'python scripts/train_references.py train'} (job {folder.name})"
+    commands = json.loads(recorded.read_text())["commands"] if recorded.exists() else []
+    shown = " then ".join(commands) or "python scripts/train_references.py train"
+    return f"{shown} (job {folder.name})"
 
 
 def run_job(args: argparse.Namespace) -> None:

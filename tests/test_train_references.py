@@ -75,6 +75,7 @@ def test_pack_and_publish_a_modern_reference(tmp_path):
                                                   "settings": "--fast"}))  # fmt: skip
     (ctx.out / "result.json").write_text(json.dumps({"references": ctx.references}))
     refs.record_command(runs, ["train", "--names", "upscaler", "--minutes", "9"])
+    refs.record_command(runs, ["train", "--names", "upscaler", "--steps-scale", "2"])  # resumed
     (tmp_path / "out").mkdir()
     refs.pack(runs, tmp_path / "out" / "refs.tar.gz")
     with tarfile.open(tmp_path / "out" / "refs-1.tar.gz") as archive:
@@ -90,7 +91,8 @@ def test_pack_and_publish_a_modern_reference(tmp_path):
     assert card["targets"][0]["passed"] is True and "float16" in card["stored_as"]
     assert card["settings"] == "--fast"  # or the fp32-eager retry, and why
     assert card["command"] == (  # the command that trained it, as `train` recorded it
-        "python scripts/train_references.py train --names upscaler --minutes 9 (job upscaler)"
+        "python scripts/train_references.py train --names upscaler --minutes 9 then python "
+        "scripts/train_references.py train --names upscaler --steps-scale 2 (job upscaler)"
     )
     assert (tmp_path / "w" / "inpaint-upscaler-x2.safetensors").stat().st_size < 20_000
 
