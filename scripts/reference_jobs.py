@@ -315,8 +315,11 @@ MODERN_RUNNERS = {**dict.fromkeys(DESCAN_JOBS, run_descanning), "esrgan": run_es
 
 
 def run_modern(job: str, ctx: Context) -> None:
-    """Train and score ``job`` into ``ctx.out``; write its run.json and result.json."""
+    """Train and score ``job`` into ``ctx.out``; write its run.json and result.json. A run
+    resumed from its last.pt adds its wall time to the earlier calls' (their run.json)."""
     ctx.out.mkdir(parents=True, exist_ok=True)
+    earlier = ctx.out / "run.json"
+    before = json.loads(earlier.read_text())["wall_seconds"] if earlier.exists() else 0.0
     started = time.perf_counter()
 
     def attempt(fp32_eager: bool) -> None:
@@ -325,7 +328,7 @@ def run_modern(job: str, ctx: Context) -> None:
         MODERN_RUNNERS[job](job, ctx)
 
     settings = retried_in_fp32_eager(job, ctx.out, attempt)
-    run = {"name": job, "wall_seconds": round(time.perf_counter() - started, 1),
+    run = {"name": job, "wall_seconds": round(before + time.perf_counter() - started, 1),
            "hardware": hardware(ctx.device), "torch": torch.__version__, "commit": ctx.commit,
            "date": datetime.date.today().isoformat(), "settings": settings}  # fmt: skip
     (ctx.out / "run.json").write_text(json.dumps(run, indent=2) + "\n")

@@ -13,11 +13,11 @@ SRCNN 0.007 s. Scaled to each job's batch and patch (cost ~ pixels per step):
 |---|---|---|
 | descanning, 5 rows (equal budget, 200 pages of 512 px) | 500 x 8 x 96² each | ~75 together |
 | esrgan: RRDBNet (4 RRDBs) L1, then RaGAN fine-tuning | 1,000 + 400 x 16 x 128² HR | ~40 |
-| inpaint-seed0/1/2: BASELINE, MAX_CLASS, REAL (U-Net 16 x depth 4) | 3 x 3 x 500 x 16 x 128² | ~35 |
-| upscaler: SRCNN x2 RGB (chapter 8's) | 2,000 x 16 x 128² | ~10 |
+| inpaint-seed0/1/2: BASELINE, MAX_CLASS, REAL (U-Net 16 x depth 4) | 3 x 3 x 1,500 x 16 x 128² | ~105 |
+| upscaler: SRCNN x2 RGB (chapter 8's) | 3,000 x 16 x 128² | ~15 |
 | dncnn-s25, srcnn-x2 (chapters 1-4, longer) | 8,000 x 128 x 40² / 48² | ~100 together |
 
-About 300 GPU-seconds for a 270 s window, so the deadline, not the step count, may end the
+About 375 GPU-seconds for a 270 s window, so the deadline, not the step count, may end the
 slowest runs: each Python job trains in chunks of 1/20 of its steps and stops at --minutes minus
 the scoring reserve (the cosine schedule then stops early; result.json records steps_done), and
 its best.pt (picked on its validation) is scored. The first GPU session is the calibration:
@@ -26,6 +26,11 @@ schedule is allowed) from its last.pt. The descanning budget is far below the ta
 FULL_BUDGET (100k x 16 x 128²); RRDBNet has 4 RRDBs instead of 23 and the inpainter 16
 base filters instead of the project's 32: the results must come back in at most 64 MB (fp16
 weights, `pack` cuts the archive into parts of at most 15 MB), and the cards say so.
+
+The chapter 8 step counts come from a run of these jobs on 2 CPU cores
+(benchmarks/results/reference_training_cpu.md): after 280 of 500 steps the inpainters were
+still below their target (20.5-22.0 dB against the mean-colour fill's 23.2), and the upscaler
+was below bicubic after 1,400 steps (31.6 against 32.1 dB): 500 and 2,000 were too few.
 """
 
 from __future__ import annotations
@@ -83,8 +88,8 @@ GPU = Plan(
     descan=descanning.Budget(steps=500, batch_size=8, patch_size=96, lr=5e-4),
     rrdb={"num_blocks": 4}, discriminator={}, sr_patch=128, sr_batch=16, psnr_steps=1000,
     gan_steps=400, inpaint_images=600, inpaint_val=60, image_size=256, crop=128,
-    unet={"features": 16, "depth": 4, "embed_dim": 64}, inpaint_batch=16, inpaint_steps=500,
-    min_cluster_size=20, upscaler_steps=2000, classic_steps=8000,
+    unet={"features": 16, "depth": 4, "embed_dim": 64}, inpaint_batch=16, inpaint_steps=1500,
+    min_cluster_size=20, upscaler_steps=3000, classic_steps=8000,
 )  # fmt: skip
 DRY = Plan(
     setting="QUICK", pages=4, val_pages=2, page_size=64,

@@ -151,6 +151,9 @@ def test_a_job_that_diverges_is_trained_again_in_fp32_eager(monkeypatch, tmp_pat
     run = json.loads((ctx.out / "run.json").read_text())
     assert run["settings"].startswith("fp32 eager (the --fast run failed: TrainingDiverged: step 1")
     assert json.loads((ctx.out / "result.json").read_text())["references"]["r"]["settings"]
+    (ctx.out / "run.json").write_text(json.dumps({**run, "wall_seconds": 1000.0}))
+    jobs.run_modern("upscaler", ctx)  # resumed (from last.pt): the earlier calls' time counts
+    assert 1000 <= json.loads((ctx.out / "run.json").read_text())["wall_seconds"] < 1100
 
     def broken(job, ctx):
         raise KeyError("a fault of the job")
