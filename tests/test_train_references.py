@@ -43,6 +43,16 @@ def test_fit_until_stops_after_a_chunk_once_the_deadline_passed(tmp_path):
                       out_dir=tmp_path / "run")  # fmt: skip
     done = plans.fit_until(trainer, tmp_path / "run", until=time.time() - 1)
     assert done["steps_done"] == 40 // plans.CHUNKS  # one chunk, then the clock stops it
+    slow = trainer.fit  # a chunk that takes 0.5 s, 0.7 s before the deadline: no second chunk
+
+    def fit_slowly(**kwargs):
+        time.sleep(0.5)
+        return slow(**kwargs)
+
+    trainer.fit = fit_slowly
+    done = plans.fit_until(trainer, tmp_path / "run", until=time.time() + 0.7)
+    assert done["steps_done"] == 2 * 40 // plans.CHUNKS
+    trainer.fit = slow
     again = plans.fit_until(trainer, tmp_path / "run", until=time.time() + 60)
     assert again["steps_done"] == 40  # resumed from last.pt to the end
 
