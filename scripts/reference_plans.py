@@ -203,7 +203,8 @@ def fit_until(trainer, folder: Path, until: float) -> dict:
         began = time.time()
         trainer.fit(resume=True, stop_at=min(step + chunk, steps))
         step = trainer.step
-        if time.time() + (time.time() - began) >= until:  # the next chunk would not end in time
+        now = time.time()
+        if now + (now - began) >= until:  # the next chunk, as long as this one, would end late
             break
     rate = (step - first) / max(time.perf_counter() - started, 1e-9)
     return {"steps_done": step, "steps_per_s": round(rate, 2)}

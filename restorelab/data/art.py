@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from restorelab.data.device_patches import DevicePatches, exact_uint8
 from restorelab.data.embedded import TRAIN_PHOTOS, load_photo
-from restorelab.io import to_levels, to_tensor
+from restorelab.io import quantize, to_tensor
 
 WIKIART = "huggan/wikiart"  # 81k paintings; columns image, artist, genre, style
 
@@ -37,10 +37,7 @@ def embedded_crops(
     The same ``seed`` gives the same crops."""
     photos = [to_tensor(load_photo(name)) for name in names]
     photos = [p.expand(3, -1, -1) if p.shape[0] == 1 else p for p in photos]
-    photos = [
-        to_levels(shorter_side_to(p, size)).float() / 255 if min(p.shape[-2:]) < size else p
-        for p in photos
-    ]
+    photos = [quantize(shorter_side_to(p, size)) if min(p.shape[-2:]) < size else p for p in photos]
     rng = np.random.default_rng(seed)
     for i in range(count):
         label = i % len(photos)
