@@ -30,7 +30,9 @@ weights, `pack` cuts the archive into parts of at most 15 MB), and the cards say
 The chapter 8 step counts come from a run of these jobs on 2 CPU cores
 (benchmarks/results/reference_training_cpu.md): after 280 of 500 steps the inpainters were
 still below their target (20.5-22.0 dB against the mean-colour fill's 23.2), and the upscaler
-was below bicubic after 1,400 steps (31.6 against 32.1 dB): 500 and 2,000 were too few.
+was below bicubic after 1,400 steps (31.6 against 32.1 dB): 500 and 2,000 were too few. Part
+of the inpainters' slow start came from PyTorch's default conv initialisation; the U-Net now has
+the U-Net paper's, which gained 0.9-1.4 dB at the same CPU budget (benchmarks/inpainter_start.py).
 """
 
 from __future__ import annotations
