@@ -10,7 +10,8 @@ mean-colour fill of the same holes (:func:`restorelab.tasks.inpaint.mean_colour_
     python benchmarks/inpainter_start.py --init default --seed 0 --steps 280   # PyTorch's init
 
 ``--init paper``: the model as built (the U-Net paper's initialisation); ``default``: every conv
-reset to PyTorch's own initialisation. ``--crop``, ``--batch``, ``--lr`` and ``--fill`` (the value
+reset to PyTorch's own initialisation. A run given the ``--out`` of an earlier one resumes it
+from its step (its ``--steps`` is where it stops). ``--crop``, ``--batch``, ``--lr`` and ``--fill`` (the value
 written into the holes) vary the recipe. About 9 minutes per 280 steps on one core. Results are
 printed; the runs of 2026-12-07 are in ``results/reference_training_cpu.md``.
 """
@@ -32,7 +33,7 @@ from reference_plans import GPU  # noqa: E402
 from restorelab.degrade.masks import MaskConfig  # noqa: E402
 from restorelab.experiment import make_inpainting_trainer, mean_scores  # noqa: E402
 from restorelab.tasks import Inpainting  # noqa: E402
-from restorelab.train import TrainConfig  # noqa: E402
+from restorelab.train import TrainConfig, read_checkpoint  # noqa: E402
 
 
 def main() -> None:
@@ -66,8 +67,10 @@ def main() -> None:
         for module in trainer.model.modules():
             if isinstance(module, torch.nn.Conv2d | torch.nn.ConvTranspose2d):
                 module.reset_parameters()
+    last = args.out / "last.pt"
+    first = read_checkpoint(last)["step"] if last.exists() else 0  # a resumed run goes on
     started = time.perf_counter()
-    for stop in range(40, args.steps + 1, 40):
+    for stop in range(first + 40, args.steps + 1, 40):
         trainer.fit(resume=True, stop_at=stop)
         net = trainer.evaluated_model().eval()
         psnr = mean_scores(task.evaluate(net, val, zeros[: len(val)], damage=damage))["psnr"]

@@ -32,7 +32,8 @@ The chapter 8 step counts come from a run of these jobs on 2 CPU cores
 still below their target (20.5-22.0 dB against the mean-colour fill's 23.2), and the upscaler
 was below bicubic after 1,400 steps (31.6 against 32.1 dB): 500 and 2,000 were too few. Part
 of the inpainters' slow start came from PyTorch's default conv initialisation; the U-Net now has
-the U-Net paper's, which gained 0.9-1.4 dB at the same CPU budget (benchmarks/inpainter_start.py).
+the U-Net paper's, 0.9-2.1 dB ahead of it for the same seed from step 240 to 640, and above
+the fill from step 240-360 (benchmarks/inpainter_start.py).
 """
 
 from __future__ import annotations

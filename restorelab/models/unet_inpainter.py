@@ -22,8 +22,10 @@ Initialisation (the U-Net paper's section 3): every conv's weights are drawn fro
 standard deviation ``gain / sqrt(fan_in)`` (He et al., 2015; ``gain`` that of LeakyReLU(0.2)), so
 that each feature map keeps about unit variance along every path. PyTorch's default draws them
 about 2.4x smaller: the variance then shrinks about 6x per conv, the deep path through the
-bottleneck starts silent, and the network fills holes with a flat grey for hundreds of steps
-before it carries the surroundings' colours into them (measured in chapter 8).
+bottleneck starts silent, and the network fills holes with a flat grey for longer: in chapter 8's
+reference recipe it first beat a mean-colour fill some 80 steps later, and from step 240 to 640
+it stayed 0.9-2.1 dB behind the same seed with this initialisation
+(benchmarks/results/reference_training_cpu.md).
 
 The reference configuration (RGB + mask, f = 32, D = 4, 3x3 kernels, 8 classes, 64-d class
 embedding) has 7,823,427 parameters; ``encode`` gives (N, 512) vectors.
