@@ -58,14 +58,21 @@ def _segment_distance(
     return torch.hypot(px - ax - t * dx, py - ay - t * dy)
 
 
+def pixel_coordinates(size: tuple[int, int], device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row and column indices of an (H, W) image as float tensors (1, H, 1) and (1, 1, W)."""
+    h, w = size
+    py = torch.arange(h, device=device, dtype=torch.float32)[None, :, None]
+    px = torch.arange(w, device=device, dtype=torch.float32)[None, None, :]
+    return py, px
+
+
 def stroke_masks(
     n: int, size: tuple[int, int], generator: torch.Generator | None, config: MaskConfig, device
 ) -> torch.Tensor:
     """One free-form stroke per sample (N, H, W) bool: a thick random polyline."""
     h, w = size
     side = min(h, w)
-    py = torch.arange(h, device=device, dtype=torch.float32)[None, :, None]
-    px = torch.arange(w, device=device, dtype=torch.float32)[None, None, :]
+    py, px = pixel_coordinates(size, device)
     lo_v, hi_v = config.stroke_vertices
     vertices = (lo_v + rand((n,), generator, device) * (hi_v - lo_v + 1)).floor()
     width = uniform(n, config.stroke_width, generator, device) * side
@@ -111,8 +118,7 @@ def hole_masks(
     """A handful of scattered round holes per sample (N, H, W) bool."""
     h, w = size
     side = min(h, w)
-    py = torch.arange(h, device=device, dtype=torch.float32)[None, :, None]
-    px = torch.arange(w, device=device, dtype=torch.float32)[None, None, :]
+    py, px = pixel_coordinates(size, device)
     mask = torch.zeros(n, h, w, dtype=torch.bool, device=device)
     for _ in range(config.holes_per_round):
         cx = rand((n,), generator, device)[:, None, None] * (w - 1)
