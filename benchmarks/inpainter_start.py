@@ -19,6 +19,7 @@ printed; the runs of 2026-12-07 are in ``results/reference_training_cpu.md``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -27,12 +28,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from reference_jobs import inpaint_data, mean_fill_psnr  # noqa: E402
+from reference_jobs import (  # noqa: E402
+    INPAINT_LR,
+    class_slots,
+    inpaint_data,
+    inpaint_task,
+    mean_fill_psnr,
+)
 from reference_plans import GPU  # noqa: E402
 
-from restorelab.degrade.masks import MaskConfig  # noqa: E402
 from restorelab.experiment import make_inpainting_trainer, mean_scores  # noqa: E402
-from restorelab.tasks import Inpainting  # noqa: E402
 from restorelab.train import TrainConfig, read_checkpoint  # noqa: E402
 
 
@@ -45,16 +50,16 @@ def main() -> None:
     )
     parser.add_argument("--crop", type=int, default=GPU.crop)
     parser.add_argument("--batch", type=int, default=GPU.inpaint_batch)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=INPAINT_LR)
     parser.add_argument("--fill", type=float, default=0.0)
     parser.add_argument("--val", type=int, default=20, help="held-out crops scored")
     parser.add_argument("--out", type=Path, required=True, help="the run folder (resumed)")
     args = parser.parse_args()
 
-    train, _, val, _ = inpaint_data(GPU)
+    plan = dataclasses.replace(GPU, crop=args.crop)
+    train, true_classes, val, _ = inpaint_data(plan)
     val = val[: args.val]
-    mask = MaskConfig(coverage=(0.1, 0.4), noise_sigma=(0.0, 10.0), fill=args.fill)
-    task = Inpainting(crop=args.crop, mask=mask)
+    task = inpaint_task(plan, fill=args.fill)
     damage = task.fixed_damage(val)
     damaged = mean_scores(task.evaluate(None, val, damage=damage))["psnr"]
     print(f"damaged {damaged:.2f} dB, mean-colour fill {mean_fill_psnr(val, damage):.2f} dB")
@@ -62,7 +67,8 @@ def main() -> None:
                          seed=args.seed, progress=False, tensorboard=False, device="cpu")  # fmt: skip
     zeros = [0] * len(train)
     trainer = make_inpainting_trainer(task, train, zeros, val, zeros[: len(val)], config,
-                                      args.out, num_classes=31, **GPU.unet)  # fmt: skip
+                                      args.out, num_classes=class_slots(plan, train, true_classes),
+                                      **plan.unet)  # fmt: skip
     if args.init == "default":
         for module in trainer.model.modules():
             if isinstance(module, torch.nn.Conv2d | torch.nn.ConvTranspose2d):

@@ -200,16 +200,32 @@ def mean_fill_psnr(images: list, damage: list) -> float:
     return sum(values) / len(values)
 
 
+INPAINT_LR = 1e-3  # Adam, on the plan's cosine schedule
+
+
+def inpaint_task(plan: Plan, fill: float = 0.0):
+    """The inpainters' task: crops of ``plan.crop``, holes over 10-40% of each crop filled with
+    ``fill``, noise of up to 10 levels on the known pixels."""
+    from restorelab.degrade.masks import MaskConfig
+    from restorelab.tasks import Inpainting
+
+    mask = MaskConfig(coverage=(0.1, 0.4), noise_sigma=(0.0, 10.0), fill=fill)
+    return Inpainting(crop=plan.crop, mask=mask)
+
+
+def class_slots(plan: Plan, train: list, true_classes: list[int]) -> int:
+    """Rows of the class embedding: room for the true classes and for the most clusters."""
+    return max(max(true_classes) + 1, len(train) // plan.min_cluster_size)
+
+
 def run_inpaint(job: str, ctx: Context) -> None:
     from restorelab.cluster import cluster_features, image_features
-    from restorelab.degrade.masks import MaskConfig
     from restorelab.experiment import make_inpainting_trainer, mean_scores
-    from restorelab.tasks import Inpainting
 
     plan, seed = ctx.plan, int(job.removeprefix("inpaint-seed"))
     train, true_classes, val, val_true = inpaint_data(plan)
-    slots = max(max(true_classes) + 1, len(train) // plan.min_cluster_size)
-    task = Inpainting(crop=plan.crop, mask=MaskConfig(coverage=(0.1, 0.4), noise_sigma=(0.0, 10.0)))
+    slots = class_slots(plan, train, true_classes)
+    task = inpaint_task(plan)
     damage = task.fixed_damage(val)
     damaged_psnr = mean_scores(task.evaluate(None, val, damage=damage))["psnr"]
     fill_psnr = mean_fill_psnr(val, damage)
@@ -230,7 +246,7 @@ def run_inpaint(job: str, ctx: Context) -> None:
                 (zeros, val_zeros) if strategy == "BASELINE" else (true_classes, val_true)
             )
         folder = ctx.out / strategy
-        config = ctx.config(plan.inpaint_steps, plan.inpaint_batch, lr=1e-3, seed=seed,
+        config = ctx.config(plan.inpaint_steps, plan.inpaint_batch, lr=INPAINT_LR, seed=seed,
                             **ctx.fast("unet_inpainter"))  # fmt: skip
         trainer = make_inpainting_trainer(task, train, classes, val, val_classes, config, folder,
                                           num_classes=slots, **plan.unet)  # fmt: skip
