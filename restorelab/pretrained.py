@@ -465,10 +465,6 @@ def descanning_rows() -> list[dict]:
     return rows
 
 
-if __name__ == "__main__":
-    print(listing())
-
-
 def references_markdown(names: Sequence[str]) -> str:
     """The reference runs ``names`` as Markdown for a chapter page: one paragraph each
     (:func:`summary`), trained or pending the GPU run."""
@@ -482,3 +478,7 @@ def seed_psnrs(name: str) -> dict[str, float]:
     if found["status"] != "trained":
         return {}
     return dict(found["evaluation"].get("psnr_per_seed", {}))
+
+
+if __name__ == "__main__":
+    print(listing())

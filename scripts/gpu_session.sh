@@ -16,7 +16,6 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 python=${PYTHON:-python3}
 start=$(date +%s)
 total=540  # seconds: the whole session, packing included (the call: timeout_s 570)
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 runs=$(mktemp -d)/references
 mkdir -p "$OUT"
 if [ "${1:-}" = "--cpu-dry-run" ]; then
@@ -37,8 +36,8 @@ echo "output check: exit $? after $(($(date +%s) - start)) s" | tee -a "$OUT/ses
 left=$((total - ($(date +%s) - start) - 30 - 40))  # 30 s: the kill grace; 40 s: summary and pack
 minutes=$(awk "BEGIN { print ($left > 60 ? $left : 60) / 60 }")
 echo "training for $minutes min into $runs"
-"$python" scripts/train_references.py train "${train[@]}" --out "$runs" --minutes "$minutes" \
-    --commit "$commit" 2>&1 | tee -a "$OUT/session.log"
+"$python" scripts/train_references.py train "${train[@]}" --out "$runs" \
+    --minutes "$minutes" 2>&1 | tee -a "$OUT/session.log"
 "$python" scripts/train_references.py summary --runs "$runs" | tee "$OUT/summary.md"
 parts=$((8 - $(find "$OUT" -type f | wc -l)))
 "$python" scripts/train_references.py pack --runs "$runs" --to "$OUT/references.tar.gz" --parts "$parts"

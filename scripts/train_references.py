@@ -180,6 +180,19 @@ def train_all(args: argparse.Namespace) -> None:
         print(f"{name}: exit {code} after {time.time() - started:.0f} s", flush=True)
 
 
+def checkout_commit(folder: Path = Path(__file__).parent) -> str:
+    """The short hash of the HEAD of the checkout holding ``folder``, with ``+dirty`` when
+    tracked files differ from it; ``unknown`` outside a git checkout (a copy of the working
+    tree on the GPU machine)."""
+    git = lambda *a: subprocess.run(["git", *a], capture_output=True, text=True, cwd=folder,  # noqa: E731
+                                    check=True).stdout.strip()  # fmt: skip
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def record_command(out: Path, argv: list[str]) -> None:
     """Add the ``train`` command that trains ``out``'s runs to ``out/train.json`` (a resumed
     run keeps the commands before it), for the cards."""
@@ -451,7 +464,9 @@ def main() -> None:
             )
         p.add_argument("--data", default="runs/refdata")
         p.add_argument("--out", type=Path, default=Path("runs/references"))
-        p.add_argument("--commit", default="unknown")
+        p.add_argument(
+            "--commit", default=checkout_commit(), help="the code's commit, for the cards"
+        )
         p.add_argument(
             "--steps-scale",
             type=float,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import subprocess
 import sys
 import tarfile
 import time
@@ -33,6 +34,20 @@ def test_missing_modern_card_reads_as_not_trained_yet(monkeypatch, tmp_path):
     assert found["status"] == "not trained yet" and found["chapter"] == 5
     assert "pending the GPU run" in pretrained.summary("descanning-kbnet")
     assert pretrained.descanning_rows() == []
+
+
+def test_cards_name_the_checkouts_commit_and_say_when_it_was_edited(tmp_path):
+    assert refs.checkout_commit(tmp_path) == "unknown"  # not a git checkout
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
+    (tmp_path / "code.py").write_text("x = 1\n")
+    for args in (["init", "-q"], ["add", "code.py"], ["commit", "-qm", "code"]):
+        subprocess.run([*git, *args], check=True)
+    head = subprocess.run(
+        [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    assert refs.checkout_commit(tmp_path) == head
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert refs.checkout_commit(tmp_path) == head + "+dirty"
 
 
 def test_fit_until_stops_after_a_chunk_once_the_deadline_passed(tmp_path):
