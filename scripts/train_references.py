@@ -34,9 +34,11 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import json
 import math
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -198,17 +200,30 @@ def record_command(out: Path, argv: list[str]) -> None:
     run keeps the commands before it), for the cards."""
     recorded = out / "train.json"
     commands = json.loads(recorded.read_text())["commands"] if recorded.exists() else []
-    commands.append(" ".join(["python scripts/train_references.py", *argv]))
+    commands.append(f"python scripts/train_references.py {shlex.join(argv)}")
     recorded.write_text(json.dumps({"commands": commands}, indent=2) + "\n")
 
 
 def trained_by(folder: Path) -> str:
-    """The ``train`` commands that trained the run in ``folder`` (its parent's train.json), in
-    order: a resumed run lists each."""
+    """The ``train`` commands that trained the job of run ``folder`` (those of its parent's
+    train.json that name it in ``--names`` or have no ``--names``), in order: a resumed run
+    lists each."""
     recorded = folder.parent / "train.json"
     commands = json.loads(recorded.read_text())["commands"] if recorded.exists() else []
-    shown = " then ".join(commands) or "python scripts/train_references.py train"
+    shown = (
+        " then ".join(c for c in commands if folder.name in named_jobs(c))
+        or "python scripts/train_references.py train"
+    )
     return f"{shown} (job {folder.name})"
+
+
+def named_jobs(command: str) -> list[str]:
+    """The jobs a recorded ``train`` command runs: those after its ``--names``, else all."""
+    words = shlex.split(command)
+    if "--names" not in words:
+        return JOBS
+    after = words[words.index("--names") + 1 :]
+    return list(itertools.takewhile(lambda word: not word.startswith("--"), after))
 
 
 def run_job(args: argparse.Namespace) -> None:

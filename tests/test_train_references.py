@@ -50,6 +50,20 @@ def test_cards_name_the_checkouts_commit_and_say_when_it_was_edited(tmp_path):
     assert refs.checkout_commit(tmp_path) == head + "+dirty"
 
 
+def test_a_card_lists_only_the_train_commands_that_ran_its_job(tmp_path):
+    for argv in (["train", "--names", "descanning-kbnet", "--minutes", "110"],
+                 ["train", "--names", "descanning-srresnet-x1", "descanning-dncnn", "--out", "x y"],
+                 ["train", "--minutes", "9"]):  # fmt: skip
+        refs.record_command(tmp_path, argv)
+    shown = refs.trained_by(tmp_path / "descanning-dncnn")
+    assert shown == ("python scripts/train_references.py train --names descanning-srresnet-x1 descanning-dncnn "
+                     "--out 'x y' then python scripts/train_references.py train --minutes 9 (job descanning-dncnn)")  # fmt: skip
+    assert "descanning-kbnet --minutes 110 then" in refs.trained_by(tmp_path / "descanning-kbnet")
+    assert refs.trained_by(tmp_path / "upscaler").startswith(
+        "python scripts/train_references.py train --minutes 9"
+    )
+
+
 def test_fit_until_stops_after_a_chunk_once_the_deadline_passed(tmp_path):
     pairs = [(torch.rand(1, 8, 8), torch.rand(1, 8, 8)) for _ in range(4)]
     config = TrainConfig(steps=40, batch_size=2, device="cpu", progress=False, tensorboard=False,
