@@ -13,6 +13,7 @@ import json
 import math
 import multiprocessing
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -332,22 +333,34 @@ MODERN_RUNNERS = {**dict.fromkeys(DESCAN_JOBS, run_descanning), "esrgan": run_es
 
 def run_modern(job: str, ctx: Context) -> None:
     """Train and score ``job`` into ``ctx.out``; write its run.json and result.json. A run
-    resumed from its last.pt adds its wall time to the earlier calls' (their run.json)."""
+    resumed from its last.pt adds its wall time to the earlier calls' (their run.json), those
+    stopped by SIGTERM (the parent's deadline, or by hand) included: they write it on the way out."""
     ctx.out.mkdir(parents=True, exist_ok=True)
     earlier = ctx.out / "run.json"
     before = json.loads(earlier.read_text())["wall_seconds"] if earlier.exists() else 0.0
     started = time.perf_counter()
+
+    def write_run(settings: str) -> dict:
+        run = {"name": job, "wall_seconds": round(before + time.perf_counter() - started, 1),
+               "hardware": hardware(ctx.device), "torch": torch.__version__, "commit": ctx.commit,
+               "date": datetime.date.today().isoformat(), "settings": settings}  # fmt: skip
+        earlier.write_text(json.dumps(run, indent=2) + "\n")
+        return run
+
+    def stopped(signum: int, frame: object) -> None:
+        write_run("stopped before the end (SIGTERM); resumed from last.pt")
+        raise SystemExit(128 + signum)
 
     def attempt(fp32_eager: bool) -> None:
         ctx.references.clear()
         ctx.fp32_eager = fp32_eager
         MODERN_RUNNERS[job](job, ctx)
 
-    settings = retried_in_fp32_eager(job, ctx.out, attempt)
-    run = {"name": job, "wall_seconds": round(before + time.perf_counter() - started, 1),
-           "hardware": hardware(ctx.device), "torch": torch.__version__, "commit": ctx.commit,
-           "date": datetime.date.today().isoformat(), "settings": settings}  # fmt: skip
-    (ctx.out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+    handler = signal.signal(signal.SIGTERM, stopped)
+    try:
+        run = write_run(retried_in_fp32_eager(job, ctx.out, attempt))
+    finally:
+        signal.signal(signal.SIGTERM, handler)
     (ctx.out / "result.json").write_text(
         json.dumps({"references": ctx.references}, indent=2) + "\n"
     )

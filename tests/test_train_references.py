@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import tarfile
@@ -193,6 +195,19 @@ def test_a_job_that_diverges_is_trained_again_in_fp32_eager(monkeypatch, tmp_pat
     (ctx.out / "run.json").write_text(json.dumps({**run, "wall_seconds": 1000.0}))
     jobs.run_modern("upscaler", ctx)  # resumed (from last.pt): the earlier calls' time counts
     assert 1000 <= json.loads((ctx.out / "run.json").read_text())["wall_seconds"] < 1100
+
+    def stopped_by_the_deadline(job, ctx):
+        time.sleep(0.3)
+        os.kill(os.getpid(), signal.SIGTERM)  # what train_all's proc.terminate() sends
+
+    monkeypatch.setitem(jobs.MODERN_RUNNERS, "upscaler", stopped_by_the_deadline)
+    handler = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as stop:
+        jobs.run_modern("upscaler", ctx)
+    assert stop.value.code == 128 + signal.SIGTERM
+    run = json.loads((ctx.out / "run.json").read_text())  # the stopped call's time is kept
+    assert 1000.3 <= run["wall_seconds"] < 1100 and "SIGTERM" in run["settings"]
+    assert signal.getsignal(signal.SIGTERM) is handler  # put back
 
     def broken(job, ctx):
         raise KeyError("a fault of the job")
