@@ -447,7 +447,7 @@ def summary(name: str) -> str:
 def descanning_rows() -> list[dict]:
     """The trained descanning references as rows of ``restorelab/descanning.csv`` (setting
     ``"reference"``), for ``descanning.descanning_table(..., live=descanning_rows())``; only
-    those whose card exists, the scans' row first."""
+    those whose card exists, the scans' row first, then the models from the lowest Y-MAE."""
     from restorelab.descanning import INPUT_ROW
 
     rows = []
@@ -465,7 +465,7 @@ def descanning_rows() -> list[dict]:
         rows.append(dict(model=found["row"], registry=found["model"]["architecture"],
                          params=found["parameters"], **common, y_mae=round(ours["y_mae"], 3),
                          psnr=round(ours["psnr"], 2)))  # fmt: skip
-    return rows
+    return rows[:1] + sorted(rows[1:], key=lambda row: row["y_mae"])
 
 
 def references_markdown(names: Sequence[str]) -> str:

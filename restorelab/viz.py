@@ -243,3 +243,56 @@ def descanning_figure(rows: Sequence[Mapping], title: str = "the descanning refe
         ax.set(xlabel="Y-MAE on the held-out pages (8-bit levels), lower is better", title=title)
         ax.legend(fontsize=8, loc="lower right")
     return fig
+
+
+def kba_dominant_bases(model: torch.nn.Module, scan: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Chapter 5: which of its kernel bases each KBA layer weights most at each pixel, in the
+    first block of a :class:`restorelab.models.kbnet.KBNet` (full resolution) and the last block
+    of its decoder (full resolution again): ``{"first block": (H, W), "last block": (H, W)}``,
+    basis indices (int64). ``scan``: (3, H, W) in [0, 1]. The layers' ``coefficients``
+    (N, nset, H, W) are caught with forward hooks while the model restores the scan."""
+    from restorelab.infer import predict
+
+    layers = {"first block": model.encoders[0][0].kba, "last block": model.decoders[-1][-1].kba}
+    dominant = {}
+    hooks = [layer.register_forward_hook(lambda mod, args, out, name=name: dominant.__setitem__(
+        name, mod.coefficients(args[0])[0].argmax(0).cpu())) for name, layer in layers.items()]  # fmt: skip
+    try:
+        predict(model, scan)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    h, w = scan.shape[-2:]
+    return {name: bases[:h, :w] for name, bases in dominant.items()}  # without predict's padding
+
+
+def basis_separation(bases: torch.Tensor, letters: torch.Tensor) -> float:
+    """Chapter 5: how differently a KBA layer filters letters and paper, from its map of dominant
+    bases (H, W) (:func:`kba_dominant_bases`) and a mask (H, W) of the letters: the total
+    variation distance between the two histograms of bases, 0 (the same mix of bases on both)
+    to 1 (no basis in common)."""
+    counts = [torch.bincount(bases[where], minlength=int(bases.max()) + 1).double()
+              for where in (letters, ~letters)]  # fmt: skip
+    on_letters, on_paper = (count / count.sum() for count in counts)
+    return 0.5 * (on_letters - on_paper).abs().sum().item()
+
+
+def kba_basis_figure(
+    scan: torch.Tensor, dominant: Mapping[str, torch.Tensor], title: str | None = None
+):
+    """Chapter 5: ``scan`` (3, H, W) in [0, 1] beside each layer's map of dominant bases
+    (:func:`kba_dominant_bases`), one colour per basis."""
+    with page_style():
+        fig, axes = plt.subplots(
+            1, 1 + len(dominant), figsize=(PAGE_WIDTH, 3.1), layout="constrained"
+        )
+        axes[0].imshow(to_uint8(scan))
+        axes[0].set_title("held-out scan")
+        for ax, (name, bases) in zip(axes[1:], dominant.items(), strict=True):
+            ax.imshow(bases, cmap="tab20", interpolation="nearest")
+            ax.set_title(f"{name}:\n{bases.unique().numel()} bases dominate")
+        for ax in axes:
+            ax.axis("off")
+        if title:
+            fig.suptitle(title)
+    return fig

@@ -186,3 +186,14 @@ def test_cli_evaluates_a_reference_by_name(capsys) -> None:
     expected = pretrained.info("srcnn-x2")["evaluation"]["Set5"]["model"]["psnr_y"]
     row = next(line for line in capsys.readouterr().out.splitlines() if "| srcnn-x2 |" in line)
     assert float(row.split("|")[2]) == pytest.approx(expected, abs=1e-4)
+
+
+def test_descanning_rows_come_scans_first_then_from_the_lowest_y_mae() -> None:
+    from restorelab.descanning import INPUT_ROW
+
+    rows = pretrained.descanning_rows()
+    if len(rows) < 3:
+        pytest.skip("fewer than two descanning references are published")
+    assert rows[0]["model"] == INPUT_ROW
+    maes = [row["y_mae"] for row in rows[1:]]
+    assert maes == sorted(maes) and all(mae < rows[0]["y_mae"] for mae in maes)

@@ -141,3 +141,35 @@ def test_page_style_restores_only_its_own_settings():
         assert plt.rcParams["interactive"] is (not before)
     finally:
         plt.rcParams["interactive"] = before
+
+
+def test_basis_separation_is_the_distance_between_the_letters_and_the_papers_bases():
+    from restorelab.viz import basis_separation
+
+    letters = torch.zeros(4, 4, dtype=torch.bool)
+    letters[:2] = True
+    assert basis_separation(torch.full((4, 4), 3), letters) == 0.0  # one basis everywhere
+    bases = letters.long() * 5  # letters basis 5, paper basis 0
+    assert basis_separation(bases, letters) == 1.0
+    bases[0] = 0  # half the letters take the paper's basis
+    assert basis_separation(bases, letters) == pytest.approx(0.5)
+
+
+def test_kba_maps_cover_an_odd_sized_scan_and_leave_no_hook_behind():
+    from restorelab.descanning import build_row
+    from restorelab.viz import kba_basis_figure, kba_dominant_bases
+
+    torch.manual_seed(0)
+    model = build_row("KBNet", "QUICK").eval()
+    scan = torch.rand(3, 21, 19)  # the U-Net pads it: the maps are cropped back
+    maps = kba_dominant_bases(model, scan)
+    assert list(maps) == ["first block", "last block"]
+    for layer, bases in zip(
+        (model.encoders[0][0].kba, model.decoders[-1][-1].kba), maps.values(), strict=True
+    ):
+        assert bases.shape == (21, 19) and bases.dtype == torch.int64
+        assert 0 <= bases.min() and bases.max() < layer.w.shape[1]  # an index of one of its bases
+        assert not layer._forward_hooks
+    figure = kba_basis_figure(scan, maps, title="t")
+    assert len(figure.axes) == 3 and "bases dominate" in figure.axes[1].get_title()
+    matplotlib.pyplot.close(figure)
