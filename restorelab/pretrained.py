@@ -36,8 +36,6 @@ from restorelab.io import file_sha256
 from restorelab.tasks import TASKS, Task
 
 WEIGHTS = Path(__file__).parent / "weights"
-# weights over the package's size limit: in git (a checkout, the book's build), not in the wheel
-CHECKOUT_ONLY = WEIGHTS / "checkout-only"
 CACHE = Path.home() / ".cache" / "restorelab" / "weights"
 
 
@@ -175,15 +173,13 @@ def _download(url: str, sha256: str, target: Path) -> None:
 
 def weights_path(name: str) -> Path:
     """The safetensors file of ``name``: in the package, or downloaded (and checked) once; a
-    modern reference too large for the package is looked for in a checkout's
-    :data:`CHECKOUT_ONLY` folder, then in the download cache."""
+    modern reference too large for the package is looked for in the download cache."""
     local = WEIGHTS / f"{name}.safetensors"
     if local.exists():
         return local
     if name in MODERN:
-        for folder in (CHECKOUT_ONLY, CACHE):
-            if (folder / local.name).exists():
-                return folder / local.name
+        if (CACHE / local.name).exists():
+            return CACHE / local.name
         raise FileNotFoundError(
             f"{local}: the weights of {name!r} are missing; its card says where they are "
             f"({info(name).get('stored_as', 'no card')}): put the file in {CACHE}"

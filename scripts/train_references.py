@@ -23,8 +23,8 @@ Five steps, each a subcommand:
         chapters 1-4: scores each run's best weights on its benchmarks; the modern half: takes
         the scores measured on the GPU (result.json); both store the weights as safetensors
         (fp16 where that moves no PSNR by more than 0.01 dB) with the model card, its targets
-        recorded as met or missed. Weights over 4 MB go to --checkout-only (in git, not in the
-        wheel; the card says so), the rest to --weights (default: restorelab/weights)
+        recorded as met or missed. Weights over 4 MB go to --hosted (no file over 4 MB is
+        tracked; the card says where a user puts them), the rest to --weights (default: restorelab/weights)
 
 The chapter 5-9 jobs: scripts/reference_jobs.py; their plans and how they are sized on the GPU:
 scripts/reference_plans.py.
@@ -402,7 +402,7 @@ def publish_classic(name: str, runs: Path) -> None:
     print(json.dumps({"name": name, "evaluation": card["evaluation"]}))
 
 
-def publish_modern(name: str, entries: list[dict], weights: Path, large: Path) -> None:
+def publish_modern(name: str, entries: list[dict], weights: Path, hosted: Path) -> None:
     """The card and weights of a modern reference from what its GPU job measured."""
     from safetensors.torch import load_file
 
@@ -413,7 +413,7 @@ def publish_modern(name: str, entries: list[dict], weights: Path, large: Path) -
     tmp = weights / f"{name}.safetensors.tmp"
     pretrained.save_weights(load_file(main["weights"]), tmp, half=half)
     packaged = tmp.stat().st_size <= PACKAGE_LIMIT
-    final = (weights if packaged else large) / f"{name}.safetensors"
+    final = (weights if packaged else hosted) / f"{name}.safetensors"
     final.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(tmp, final)
     skip = {"folder", "weights", "fp16_gap", "seed", "evaluation", "targets"}
@@ -429,9 +429,8 @@ def publish_modern(name: str, entries: list[dict], weights: Path, large: Path) -
         "stored_as": f"{'float16' if half else 'float32'} safetensors (float16 moves PSNR by at "
                      f"most {main['fp16_gap']:.4f} dB)"
                      + ("" if packaged else f"; {final.stat().st_size / 1e6:.1f} MB, over the "
-                        f"package's {PACKAGE_LIMIT / 1e6:.0f} MB: not in the pip package but in "
-                        f"a git checkout's restorelab/weights/{large.name}/ (a pip install looks "
-                        "for it in ~/.cache/restorelab/weights)"),
+                        f"package's {PACKAGE_LIMIT / 1e6:.0f} MB: not packaged, to be hosted "
+                        "(put it in ~/.cache/restorelab/weights)"),
         "sha256": file_sha256(final),
     }  # fmt: skip
     (weights / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
@@ -444,7 +443,7 @@ def publish(args: argparse.Namespace) -> None:
         if name in pretrained.REFERENCES:
             publish_classic(name, args.runs)
         elif name in found:
-            publish_modern(name, found[name], args.weights, args.checkout_only)
+            publish_modern(name, found[name], args.weights, args.hosted)
         else:
             print(f"{name}: no result in {args.runs}, not published")
 
@@ -510,10 +509,10 @@ def main() -> None:
         help="where the modern references' cards and packaged weights go",
     )
     pub.add_argument(
-        "--checkout-only",
+        "--hosted",
         type=Path,
-        default=pretrained.CHECKOUT_ONLY,
-        help="where weights too large for the package go (in git, left out of the wheel)",
+        default=Path("runs/hosted"),
+        help="where weights too large for the package go (to be hosted, never tracked)",
     )
     args = parser.parse_args()
     if args.action == "data":

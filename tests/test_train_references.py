@@ -169,20 +169,22 @@ def test_a_published_descanning_reference_reaches_the_chapters(monkeypatch, tmp_
     matplotlib.pyplot.close(figure)
     assert pretrained.load("descanning-dncnn") is not None  # the card rebuilds the network
 
-    # weights over the package's limit: kept for a checkout, out of the wheel, loaded from there
+    # weights over the package's limit: never tracked, loaded from the download cache
     monkeypatch.setattr(refs, "PACKAGE_LIMIT", 1_000)
     monkeypatch.setattr(pretrained, "WEIGHTS", tmp_path / "w2")
-    monkeypatch.setattr(pretrained, "CHECKOUT_ONLY", tmp_path / "w2" / "checkout-only")
     monkeypatch.setattr(pretrained, "CACHE", tmp_path / "cache")
     refs.publish_modern("descanning-dncnn", found["descanning-dncnn"], tmp_path / "w2",
-                        pretrained.CHECKOUT_ONLY)  # fmt: skip
+                        tmp_path / "hosted")  # fmt: skip
     assert not (tmp_path / "w2" / "descanning-dncnn.safetensors").exists()
-    assert "not in the pip package" in pretrained.info("descanning-dncnn")["stored_as"]
-    assert pretrained.weights_path("descanning-dncnn").parent == pretrained.CHECKOUT_ONLY
-    assert pretrained.load("descanning-dncnn") is not None
-    (pretrained.CHECKOUT_ONLY / "descanning-dncnn.safetensors").unlink()
+    assert "not packaged" in pretrained.info("descanning-dncnn")["stored_as"]
     with pytest.raises(FileNotFoundError, match="put the file in"):
         pretrained.load("descanning-dncnn")
+    pretrained.CACHE.mkdir()
+    (tmp_path / "hosted" / "descanning-dncnn.safetensors").rename(
+        pretrained.CACHE / "descanning-dncnn.safetensors"
+    )
+    assert pretrained.weights_path("descanning-dncnn").parent == pretrained.CACHE
+    assert pretrained.load("descanning-dncnn") is not None
 
 
 def test_a_job_that_diverges_is_trained_again_in_fp32_eager(monkeypatch, tmp_path):
