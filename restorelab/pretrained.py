@@ -233,11 +233,15 @@ def task(name: str) -> Task:
     return TASKS[spec.pop("name")](**spec)
 
 
-def load(name: str, device: str | torch.device = "cpu") -> nn.Module:
-    """Reference ``name`` with its trained weights, in ``eval()`` mode on ``device`` (float32)."""
+def load(
+    name: str, device: str | torch.device = "cpu", path: str | Path | None = None
+) -> nn.Module:
+    """Reference ``name`` with its trained weights, in ``eval()`` mode on ``device`` (float32).
+    ``path``: its weights file where it is not yet where :func:`weights_path` looks (checked
+    against the card all the same)."""
     from safetensors.torch import load_file
 
-    path = weights_path(name)
+    path = weights_path(name) if path is None else Path(path)
     check_weights(name, path)
     model = build(name)
     try:
@@ -462,6 +466,82 @@ def descanning_rows() -> list[dict]:
                          params=found["parameters"], **common, y_mae=round(ours["y_mae"], 3),
                          psnr=round(ours["psnr"], 2)))  # fmt: skip
     return rows[:1] + sorted(rows[1:], key=lambda row: row["y_mae"])
+
+
+STEP_0 = "at step 0"  # the label of the initial weights' maps
+
+
+def basis_maps_path(name: str) -> Path:
+    """Where the maps of dominant bases of KBNet reference ``name`` are stored (in the package)."""
+    return WEIGHTS / f"{name}.bases.safetensors"
+
+
+def kba_basis_maps(
+    name: str, scan: torch.Tensor, trained: nn.Module | None = None
+) -> dict[str, dict[str, torch.Tensor]]:
+    """Chapter 5: the maps of dominant kernel bases (:func:`restorelab.viz.kba_dominant_bases`)
+    of KBNet reference ``name`` on ``scan`` (3, H, W) in [0, 1], at step 0 (its row's initial
+    weights, seed 0) and after training: ``{"at step 0": {"first block": (H, W), ...},
+    "after 500 steps": {...}}``, basis indices (int64).
+
+    Computed from ``trained`` (default: :func:`load`) where the weights are here. Without them
+    (weights over the package's limit), the maps stored at publication
+    (:func:`save_kba_basis_maps`), which hold for the scan they were computed on only: another
+    scan, or no stored maps, raises FileNotFoundError."""
+    from restorelab.descanning import build_row
+    from restorelab.viz import kba_dominant_bases
+
+    found = info(name)
+    if trained is None:
+        try:
+            trained = load(name)
+        except FileNotFoundError as missing:
+            return _stored_basis_maps(name, scan, missing)
+    nets = {STEP_0: build_row(found["row"], "full", seed=0).eval(),
+            f"after {found['steps_done']} steps": trained}  # fmt: skip
+    return {label: kba_dominant_bases(net, scan) for label, net in nets.items()}
+
+
+def save_kba_basis_maps(
+    name: str,
+    scan: torch.Tensor,
+    maps: dict[str, dict[str, torch.Tensor]],
+    folder: Path | None = None,
+) -> Path:
+    """Store :func:`kba_basis_maps` of ``scan`` in ``folder`` (default: beside the card of
+    ``name``) as uint8 safetensors, the scan too (a few hundred kB), atomically; returns the file."""
+    tensors = {"scan": _quantised(scan)}
+    tensors |= {f"{label}/{layer}": bases.to(torch.uint8) for label, layers in maps.items()
+                for layer, bases in layers.items()}  # fmt: skip
+    path = basis_maps_path(name) if folder is None else folder / basis_maps_path(name).name
+    save_weights(tensors, path, half=False)
+    return path
+
+
+def _quantised(scan: torch.Tensor) -> torch.Tensor:
+    return (scan.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def _stored_basis_maps(
+    name: str, scan: torch.Tensor, missing: FileNotFoundError
+) -> dict[str, dict[str, torch.Tensor]]:
+    from safetensors.torch import load_file
+
+    path = basis_maps_path(name)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no stored maps of {name!r}, and {missing}") from None
+    stored = load_file(str(path))
+    kept = stored.pop("scan")
+    if kept.shape != scan.shape or (kept.int() - _quantised(scan).int()).abs().max() > 1:
+        raise FileNotFoundError(
+            f"{path}: the maps stored for {name!r} are of another scan (chapter 5's held-out "
+            f"page in QUICK mode), and {missing}"
+        )
+    maps: dict[str, dict[str, torch.Tensor]] = {}
+    for key, bases in sorted(stored.items(), key=lambda item: not item[0].startswith(STEP_0)):
+        label, layer = key.split("/")
+        maps.setdefault(label, {})[layer] = bases.long()
+    return maps
 
 
 def references_markdown(names: Sequence[str]) -> str:

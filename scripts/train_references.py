@@ -24,7 +24,9 @@ Five steps, each a subcommand:
         the scores measured on the GPU (result.json); both store the weights as safetensors
         (fp16 where that moves no PSNR by more than 0.01 dB) with the model card, its targets
         recorded as met or missed. Weights over 4 MB go to --hosted (no file over 4 MB is
-        tracked; the card says where a user puts them), the rest to --weights (default: restorelab/weights)
+        tracked; the card says where a user puts them), the rest to --weights (default: restorelab/weights);
+        a KBNet reference also stores chapter 5's maps of its dominant bases
+        (basis-maps NAME: those maps again, from NAME's published weights)
 
 The chapter 5-9 jobs: scripts/reference_jobs.py; their plans and how they are sized on the GPU:
 scripts/reference_plans.py.
@@ -435,6 +437,21 @@ def publish_modern(name: str, entries: list[dict], weights: Path, hosted: Path) 
     }  # fmt: skip
     (weights / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
     print(json.dumps({"name": name, "packaged": packaged, "targets": card["targets"]}))
+    if card["model"]["architecture"] == "kbnet":
+        publish_basis_maps(name, final, weights)
+
+
+def publish_basis_maps(name: str, weights_file: Path, folder: Path) -> None:
+    """Chapter 5's maps of dominant bases of KBNet reference ``name`` on the chapter's held-out
+    scan (QUICK pages), stored in the package: the page shows them where the weights, too
+    large for the package, are absent."""
+    from restorelab.descanning import descanning_data
+
+    scan = descanning_data().val[0][0]  # what chapter 5 builds with QUICK = True, DATA = None
+    maps = pretrained.kba_basis_maps(name, scan, pretrained.load(name, path=weights_file))
+    print(
+        f"{name}: maps of dominant bases in {pretrained.save_kba_basis_maps(name, scan, maps, folder)}"
+    )
 
 
 def publish(args: argparse.Namespace) -> None:
@@ -514,8 +531,14 @@ def main() -> None:
         default=Path("runs/hosted"),
         help="where weights too large for the package go (to be hosted, never tracked)",
     )
+    maps = sub.add_parser("basis-maps", help="chapter 5's maps of a published KBNet reference")
+    maps.add_argument("name", choices=pretrained.modern())
+    maps.add_argument("--weights-file", type=Path, help="default: runs/hosted/NAME.safetensors")
     args = parser.parse_args()
-    if args.action == "data":
+    if args.action == "basis-maps":
+        file = args.weights_file or Path("runs/hosted") / f"{args.name}.safetensors"
+        publish_basis_maps(args.name, file, pretrained.WEIGHTS)
+    elif args.action == "data":
         make_data(args.out, args.crop, args.max_mb)
     elif args.action == "train":
         train_all(args)

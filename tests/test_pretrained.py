@@ -17,6 +17,7 @@ from restorelab.io import file_sha256
 from restorelab.models import count_params
 
 NAMES = pretrained.available()
+PACKAGE = pretrained.WEIGHTS  # the package's own cards, before a test points WEIGHTS elsewhere
 
 
 def _missing_benchmarks(name: str) -> list[str]:
@@ -197,3 +198,64 @@ def test_descanning_rows_come_scans_first_then_from_the_lowest_y_mae() -> None:
     assert rows[0]["model"] == INPUT_ROW
     maes = [row["y_mae"] for row in rows[1:]]
     assert maes == sorted(maes) and all(mae < rows[0]["y_mae"] for mae in maes)
+
+
+def _kbnet_card(monkeypatch, tmp_path) -> None:
+    """A package folder with descanning-kbnet's card and no weights (as on CI and the site)."""
+    monkeypatch.setattr(pretrained, "WEIGHTS", tmp_path / "weights")
+    monkeypatch.setattr(pretrained, "CACHE", tmp_path / "cache")
+    pretrained.WEIGHTS.mkdir()
+    card = json.loads((PACKAGE / "descanning-kbnet.json").read_text())
+    pretrained.card_path("descanning-kbnet").write_text(json.dumps(card))
+
+
+def test_kbnet_basis_maps_without_weights_come_from_the_file_stored_for_their_scan(
+    monkeypatch, tmp_path
+) -> None:
+    """Chapter 5's reference maps, on a machine without the 12 MB of weights: the stored maps,
+    initial weights first, for the scan they were computed on and no other."""
+    from restorelab.descanning import build_row
+
+    _kbnet_card(monkeypatch, tmp_path)
+    generator = torch.Generator().manual_seed(0)
+    scan = torch.rand(3, 20, 28, generator=generator)
+    with pytest.raises(
+        FileNotFoundError, match="descanning-kbnet.bases.safetensors: no stored maps"
+    ):
+        pretrained.kba_basis_maps("descanning-kbnet", scan)
+
+    trained = build_row("KBNet", "QUICK", seed=1).eval()  # any KBNet stands in for the reference
+    maps = pretrained.kba_basis_maps("descanning-kbnet", scan, trained)
+    steps = pretrained.info("descanning-kbnet")["steps_done"]
+    assert list(maps) == [pretrained.STEP_0, f"after {steps} steps"]
+    assert all(bases.shape == (20, 28) for layers in maps.values() for bases in layers.values())
+    stored = pretrained.save_kba_basis_maps("descanning-kbnet", scan, maps)
+    assert (
+        stored == pretrained.basis_maps_path("descanning-kbnet") and stored.stat().st_size < 10_000
+    )
+
+    again = pretrained.kba_basis_maps("descanning-kbnet", (scan + 0.001).clamp(0, 1))  # 8-bit equal
+    assert list(again) == list(maps)  # the initial weights first, though "after" sorts before "at"
+    for label, layers in maps.items():
+        assert list(again[label]) == list(layers)
+        assert all(torch.equal(again[label][layer], bases) for layer, bases in layers.items())
+    with pytest.raises(
+        FileNotFoundError, match="bases.safetensors: the maps stored .* another scan"
+    ):
+        pretrained.kba_basis_maps("descanning-kbnet", scan.flip(-1))
+    with pytest.raises(FileNotFoundError, match="another scan"):
+        pretrained.kba_basis_maps("descanning-kbnet", scan[:, :16])
+
+
+def test_the_published_kbnet_maps_hold_chapter_5s_scan() -> None:
+    """The stored maps belong to the page chapter 5 shows in QUICK mode (a change of the
+    synthetic pages would silently leave the chapter without its figure)."""
+    from restorelab.descanning import descanning_data
+
+    if not pretrained.basis_maps_path("descanning-kbnet").exists():
+        pytest.skip("descanning-kbnet is not published with its maps")
+    scan = descanning_data().val[0][0]
+    maps = pretrained.kba_basis_maps("descanning-kbnet", scan)
+    assert len(maps) == 2 and all(
+        set(layers) == {"first block", "last block"} for layers in maps.values()
+    )
