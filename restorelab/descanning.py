@@ -125,7 +125,7 @@ class Budget:
         return TrainConfig(
             steps=self.steps, batch_size=self.batch_size, lr=self.lr, optimizer=self.optimizer,
             weight_decay=self.weight_decay, scheduler=self.scheduler, seed=self.seed,
-            progressive=self.progressive, monitor="psnr", **overrides,
+            progressive=self.progressive, monitor="y_mae", **overrides,
         )  # fmt: skip
 
     @property
@@ -234,7 +234,8 @@ def train_descanner(
     **config_overrides,
 ) -> Trainer:
     """A :class:`Trainer` for ``model`` on ``data``'s pairs with ``budget``, validated on
-    ``data.val`` (Y-MAE and PSNR; ``best.pt`` follows the PSNR). Call ``.fit()`` on it."""
+    ``data.val`` (Y-MAE and PSNR; ``best.pt`` follows the Y-MAE, the competition's score).
+    Call ``.fit()`` on it."""
     if budget.fast:
         device = pick_device(config_overrides.get("device", "auto"))
         config_overrides = {**fast_settings(model, device), **config_overrides}

@@ -171,6 +171,9 @@ def full_range_y(image: ImageLike) -> torch.Tensor:
     return (4899 * r + 9617 * g + 1868 * b + (1 << 13)) >> 14
 
 
+LOWER_IS_BETTER = frozenset({"y_mae", "lpips", "niqe"})  # every other score: higher is better
+
+
 def y_mae(pred: ImageLike, target: ImageLike) -> float:
     """The competition metric: mean |Y_pred - Y_target| over pixels, full-range 8-bit Y."""
     a, b = full_range_y(pred), full_range_y(target)

@@ -88,7 +88,7 @@ def run_descanning(job: str, ctx: Context) -> None:
         job, net, spec, chapter={"DnCNN": 3, "SRResNet-style x1": 4, "KBNet": 5, "Restormer": 6}.get(row, 9),
         row=row, data=data.name + f", {plan.val_pages} held-out pages (seed 1)",
         recipe=f"restorelab.descanning.train_descanner, Budget {dataclasses.asdict(budget)}, "
-               f"--fast settings {fast}",
+               f"--fast settings {fast}, best.pt by {trainer.config.monitor}",
         steps=budget.steps, **done, batch_size=budget.batch_size, patch=budget.patch_size,
         evaluation={"model": ours, "input": scan},
         fp16_gap=half_gap(net, lambda m: descanning.evaluate_descanner(m, data.val)),

@@ -59,6 +59,19 @@ def test_checkpoints_logs_and_best(tmp_path):
     assert [r for r in history if r["kind"] == "train"][0]["loss"] > 0
 
 
+def test_a_lower_is_better_monitor_keeps_the_lowest_score_and_feeds_the_plateau(tmp_path):
+    """The descanning table picks best.pt by the competition's Y-MAE (lower is better): best.pt
+    holds the step of the lowest score, and a rising error counts as no progress."""
+    trainer = _trainer(tmp_path, 24, monitor="y_mae", scheduler="plateau", gamma=0.5, patience=2)
+    errors = iter([5.0, 3.0, 4.0, 4.5, 2.0, 6.0])  # validations at steps 4, 8, ..., 24
+    trainer.validate = lambda net: {"y_mae": next(errors)}
+    history = trainer.fit()
+    best = torch.load(tmp_path / "best.pt", weights_only=False)
+    assert (best["step"], best["best"]) == (20, 2.0)
+    lrs = {r["step"]: r["lr"] for r in history if r["kind"] == "train"}
+    assert lrs[16] == pytest.approx(1e-3) and lrs[18] == pytest.approx(5e-4)  # cut after 4.0, 4.5
+
+
 def test_loss_goes_down(tmp_path):
     trainer = _trainer(None, 30)
     history = trainer.fit()

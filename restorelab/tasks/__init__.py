@@ -27,7 +27,7 @@ from restorelab.tasks.sr import SuperResolution
 class Task(Protocol):
     """What the Trainer, the experiments and the command line need from a task."""
 
-    monitor: str  # the validation score that picks best.pt (higher is better)
+    monitor: str  # the validation score that picks best.pt (see TrainConfig.monitor)
 
     @property
     def model_channels(self) -> int: ...  # channels the model takes and returns

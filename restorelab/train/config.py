@@ -59,7 +59,7 @@ class TrainConfig:
     prefetch: int = 2  # batches loaded and copied to the device ahead (0: none)
     seed: int = 0
     device: str = "auto"
-    monitor: str = "psnr_y"  # validation metric that picks best.pt (higher is better)
+    monitor: str = "psnr_y"  # validation score that picks best.pt (metrics.LOWER_IS_BETTER: lowest)
     progress: bool = True
     tensorboard: bool = True
     comet: dict = field(default_factory=dict)  # {}: off; else Comet settings (see train.comet)
@@ -162,7 +162,8 @@ def lr_factor(config: TrainConfig, step: int) -> float:
 
 class Plateau:
     """ReduceLROnPlateau as a factor of the LR: multiply it by ``gamma`` after ``patience``
-    validations in a row without a new best score (higher is better).
+    validations in a row without a new best score (higher is better: the Trainer negates a
+    lower-is-better score).
 
     Taught in chapter 8 (the project's upscaler: halve after 3 validations without progress).
     Unlike ``torch.optim.lr_scheduler.ReduceLROnPlateau`` it does not set the LR itself, so it

@@ -49,6 +49,7 @@ from torch.utils.data import DataLoader, Dataset
 from restorelab import distributed
 from restorelab.data.prefetch import Prefetcher, map_tensors
 from restorelab.device import pick_device
+from restorelab.metrics import LOWER_IS_BETTER
 from restorelab.train.checkpoint import note, open_run, rng_state, save_atomic, set_rng_state
 from restorelab.train.compile_cache import load_compiled, save_compiled
 from restorelab.train.config import Plateau, TrainConfig, amp_dtype, lr_factor, seed_everything
@@ -146,7 +147,8 @@ class Trainer:
         self.plateau = Plateau(cfg.gamma, cfg.patience) if cfg.scheduler == "plateau" else None
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.step = 0
-        self.best: float = -math.inf
+        self.direction = -1.0 if cfg.monitor in LOWER_IS_BETTER else 1.0  # +1: higher is better
+        self.best: float = -self.direction * math.inf
         self.history: list[dict[str, float]] = []
         self.running: list[dict[str, float]] = []  # metrics of the steps since the last log row
         self._writer = None
@@ -347,9 +349,11 @@ class Trainer:
         results = self._evaluate(self.validate)
         self._log({"step": self.step, "kind": "val", **results})
         score = results.get(self.config.monitor)
-        if self.plateau is not None and score is not None and self.plateau.step(score):
+        if score is None:
+            return results
+        if self.plateau is not None and self.plateau.step(self.direction * score):
             follow_schedule(self.optimizer, self.scheduler, self._lr_factor(self.step))
-        if score is not None and score > self.best:
+        if self.direction * score > self.direction * self.best:
             self.best = float(score)
             self.save("best.pt")
         return results
