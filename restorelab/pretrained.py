@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from restorelab import models
-from restorelab.io import file_sha256
+from restorelab.io import file_sha256, to_levels
 from restorelab.tasks import TASKS, Task
 
 WEIGHTS = Path(__file__).parent / "weights"
@@ -491,12 +491,12 @@ def kba_basis_maps(
     from restorelab.descanning import build_row
     from restorelab.viz import kba_dominant_bases
 
-    found = info(name)
     if trained is None:
         try:
             trained = load(name)
         except FileNotFoundError as missing:
             return _stored_basis_maps(name, scan, missing)
+    found = info(name)
     nets = {STEP_0: build_row(found["row"], "full", seed=0).eval(),
             f"after {found['steps_done']} steps": trained}  # fmt: skip
     return {label: kba_dominant_bases(net, scan) for label, net in nets.items()}
@@ -510,16 +510,12 @@ def save_kba_basis_maps(
 ) -> Path:
     """Store :func:`kba_basis_maps` of ``scan`` in ``folder`` (default: beside the card of
     ``name``) as uint8 safetensors, the scan too (a few hundred kB), atomically; returns the file."""
-    tensors = {"scan": _quantised(scan)}
+    tensors = {"scan": to_levels(scan.cpu())}
     tensors |= {f"{label}/{layer}": bases.to(torch.uint8) for label, layers in maps.items()
                 for layer, bases in layers.items()}  # fmt: skip
     path = basis_maps_path(name) if folder is None else folder / basis_maps_path(name).name
     save_weights(tensors, path, half=False)
     return path
-
-
-def _quantised(scan: torch.Tensor) -> torch.Tensor:
-    return (scan.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
 
 
 def _stored_basis_maps(
@@ -532,7 +528,7 @@ def _stored_basis_maps(
         raise FileNotFoundError(f"{path}: no stored maps of {name!r}, and {missing}") from None
     stored = load_file(str(path))
     kept = stored.pop("scan")
-    if kept.shape != scan.shape or (kept.int() - _quantised(scan).int()).abs().max() > 1:
+    if kept.shape != scan.shape or (kept.int() - to_levels(scan.cpu()).int()).abs().max() > 1:
         raise FileNotFoundError(
             f"{path}: the maps stored for {name!r} are of another scan (chapter 5's held-out "
             f"page in QUICK mode), and {missing}"

@@ -77,7 +77,8 @@ from restorelab.train import read_checkpoint
 VALIDATIONS = 10  # per chapter 1-4 run (best.pt is picked on the embedded validation photos)
 SCORE_RESERVE_S = 25  # what a modern job keeps for scoring after training
 KILL_GRACE_S = 30  # the parent kills what still runs this long after --minutes
-PACKAGE_LIMIT = 4_000_000  # weights larger than this stay out of the wheel (checkout only)
+HOSTED = Path("runs/hosted")  # publish's weights over PACKAGE_LIMIT: to be hosted, never tracked
+PACKAGE_LIMIT = 4_000_000  # weights larger than this stay out of the package (they go to HOSTED)
 
 
 # ------------------------------------------------------------------ data (chapters 1-4, ESRGAN)
@@ -528,15 +529,15 @@ def main() -> None:
     pub.add_argument(
         "--hosted",
         type=Path,
-        default=Path("runs/hosted"),
+        default=HOSTED,
         help="where weights too large for the package go (to be hosted, never tracked)",
     )
     maps = sub.add_parser("basis-maps", help="chapter 5's maps of a published KBNet reference")
     maps.add_argument("name", choices=pretrained.modern())
-    maps.add_argument("--weights-file", type=Path, help="default: runs/hosted/NAME.safetensors")
+    maps.add_argument("--weights-file", type=Path, help=f"default: {HOSTED}/NAME.safetensors")
     args = parser.parse_args()
     if args.action == "basis-maps":
-        file = args.weights_file or Path("runs/hosted") / f"{args.name}.safetensors"
+        file = args.weights_file or HOSTED / f"{args.name}.safetensors"
         publish_basis_maps(args.name, file, pretrained.WEIGHTS)
     elif args.action == "data":
         make_data(args.out, args.crop, args.max_mb)
